@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The one test command: installs what the tests need when it is missing
+# (Debian packages, npm packages), then runs every test in the workspace.
+#
+#   ./scripts/test.sh            everything
+#   ./scripts/test.sh -p sse-wire   extra arguments go to `cargo test`
+#
+# Tests that need an outside program (chromium, nginx+nchan, redis-server,
+# node) skip with a message under a bare `cargo test`; here SSE_TEST_STRICT=1
+# turns a missing program into a failure, so CI can never pass by skipping.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+started=$(date +%s)
+
+# What the integration tests drive: a real browser, real peers, real Redis.
+apt_install chromium nginx libnginx-mod-nchan redis-server curl
+npm_ci tests/browser
+
+export SSE_TEST_STRICT=1
+export RUST_BACKTRACE=1
+
+echo "==> cargo test (all targets)"
+cargo test --workspace --all-targets "$@"
+echo "==> cargo test (doc examples)"
+cargo test --workspace --doc "$@"
+
+echo "==> fuzz smoke (property run of the decoder, large case count)"
+PROPTEST_CASES=${PROPTEST_CASES_SMOKE:-20000} cargo test --release -p sse-wire --test properties -- --quiet
+
+echo "==> all tests passed in $(( $(date +%s) - started ))s"
