@@ -154,11 +154,9 @@ impl fmt::Display for DecodeError {
                 "event stream line longer than the limit of {} bytes",
                 self.limit
             ),
-            ErrorKind::EventTooLarge => write!(
-                f,
-                "event larger than the limit of {} bytes",
-                self.limit
-            ),
+            ErrorKind::EventTooLarge => {
+                write!(f, "event larger than the limit of {} bytes", self.limit)
+            }
         }
     }
 }
@@ -175,14 +173,20 @@ impl fmt::Debug for DecodeError {
 impl std::error::Error for DecodeError {}
 
 /// The data buffer. Most events have one data line, which is kept as a
-/// slice of the input (no copy); only a second line makes a joined copy.
+/// slice of the input (no copy); a second line copies the lines into the
+/// parser's join buffer.
 #[derive(Debug, Default)]
 enum Data {
     #[default]
     None,
     One(Bytes),
-    Many(BytesMut),
+    /// The data is in `Parser::join`.
+    Joined,
 }
+
+/// The smallest allocation for joined data. Each dispatched event splits its
+/// data off the join buffer, so one allocation serves many events.
+const JOIN_CHUNK: usize = 8 * 1024;
 
 /// An incremental `text/event-stream` decoder.
 ///
@@ -361,6 +365,8 @@ struct Parser {
     /// The stream has not yet shown whether it starts with a BOM.
     bom_pending: bool,
     data: Data,
+    /// Where multi-line data is joined; emptied (split off) at each dispatch.
+    join: BytesMut,
     /// Bytes the event being assembled holds (data, joining LFs, type).
     event_len: usize,
     event_type: Option<Bytes>,
@@ -377,6 +383,7 @@ impl Parser {
             pending_cr: false,
             bom_pending: true,
             data: Data::None,
+            join: BytesMut::new(),
             event_len: 0,
             event_type: None,
             id_buffer: Text::default(),
@@ -390,6 +397,7 @@ impl Parser {
         self.pending_cr = false;
         self.bom_pending = true;
         self.data = Data::None;
+        self.join.clear();
         self.event_len = 0;
         self.event_type = None;
         self.id_buffer = self.last_event_id.clone();
@@ -400,6 +408,7 @@ impl Parser {
         let err = DecodeError { kind, limit };
         self.failed = Some(err.clone());
         self.data = Data::None;
+        self.join = BytesMut::new();
         self.event_type = None;
         self.event_len = 0;
         // Release the memory now rather than when the caller drops us.
@@ -480,22 +489,29 @@ impl Parser {
                     let joined = usize::from(!matches!(self.data, Data::None));
                     let new_len = self.event_len + joined + value.len();
                     if new_len > self.limits.max_event {
-                        return Err(self.fail(buf, ErrorKind::EventTooLarge, self.limits.max_event));
+                        return Err(self.fail(
+                            buf,
+                            ErrorKind::EventTooLarge,
+                            self.limits.max_event,
+                        ));
                     }
                     self.event_len = new_len;
                     self.data = match std::mem::take(&mut self.data) {
                         Data::None => Data::One(value),
                         Data::One(first) => {
-                            let mut joined = BytesMut::with_capacity(first.len() + 1 + value.len());
-                            joined.extend_from_slice(&first);
-                            joined.extend_from_slice(b"\n");
-                            joined.extend_from_slice(&value);
-                            Data::Many(joined)
+                            let need = first.len() + 1 + value.len();
+                            if self.join.capacity() < need {
+                                self.join.reserve(need.max(JOIN_CHUNK));
+                            }
+                            self.join.extend_from_slice(&first);
+                            self.join.extend_from_slice(b"\n");
+                            self.join.extend_from_slice(&value);
+                            Data::Joined
                         }
-                        Data::Many(mut joined) => {
-                            joined.extend_from_slice(b"\n");
-                            joined.extend_from_slice(&value);
-                            Data::Many(joined)
+                        Data::Joined => {
+                            self.join.extend_from_slice(b"\n");
+                            self.join.extend_from_slice(&value);
+                            Data::Joined
                         }
                     };
                 }
@@ -504,7 +520,11 @@ impl Parser {
                     let old = self.event_type.as_ref().map_or(0, Bytes::len);
                     let new_len = self.event_len - old + value.len();
                     if new_len > self.limits.max_event {
-                        return Err(self.fail(buf, ErrorKind::EventTooLarge, self.limits.max_event));
+                        return Err(self.fail(
+                            buf,
+                            ErrorKind::EventTooLarge,
+                            self.limits.max_event,
+                        ));
                     }
                     self.event_len = new_len;
                     self.event_type = Some(value);
@@ -539,7 +559,7 @@ impl Parser {
         let data = match data {
             Data::None => return None,
             Data::One(b) => Text::from_utf8_lossy(b),
-            Data::Many(b) => Text::from_utf8_lossy(b.freeze()),
+            Data::Joined => Text::from_utf8_lossy(self.join.split().freeze()),
         };
         let event_type = match event_type {
             Some(t) if !t.is_empty() => Text::from_utf8_lossy(t),

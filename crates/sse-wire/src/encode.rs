@@ -369,7 +369,12 @@ mod tests {
 
     #[test]
     fn encoded_len_is_exact_without_line_breaks_and_an_upper_bound_with() {
-        let plain = Event::new().event("t").unwrap().id("1").unwrap().data("xyz");
+        let plain = Event::new()
+            .event("t")
+            .unwrap()
+            .id("1")
+            .unwrap()
+            .data("xyz");
         assert_eq!(plain.encoded_len(), enc(&plain).len());
         let multi = Event::new().data("a\r\nb\n").comment("c\nd");
         assert!(multi.encoded_len() >= enc(&multi).len());
@@ -396,6 +401,8 @@ mod tests {
         let mut m = std::collections::HashMap::new();
         m.insert(vec![1u8], 1);
         let err = Event::new().json_data(&m).unwrap_err();
-        assert!(err.to_string().starts_with("event data could not be serialized as JSON"));
+        assert!(err
+            .to_string()
+            .starts_with("event data could not be serialized as JSON"));
     }
 }
