@@ -88,18 +88,14 @@ pub fn reference(input: &[u8], initial_id: &str) -> Outcome {
                 data.push_str(value);
                 data.push('\n');
             }
-            "id" => {
-                if !value.contains('\0') {
-                    id_buffer = value.to_owned();
-                }
-            }
-            "retry" => {
-                if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-                    let ms = value.bytes().fold(0u64, |a, d| {
-                        a.saturating_mul(10).saturating_add(u64::from(d - b'0'))
-                    });
-                    frames.push(Frame::Retry(Duration::from_millis(ms)));
-                }
+            // An id containing NULL is ignored.
+            "id" if !value.contains('\0') => id_buffer = value.to_owned(),
+            // A retry is used only when it is all ASCII digits.
+            "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
+                let ms = value.bytes().fold(0u64, |a, d| {
+                    a.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+                });
+                frames.push(Frame::Retry(Duration::from_millis(ms)));
             }
             _ => {}
         }
