@@ -4,11 +4,14 @@
 use std::fmt;
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
 use crate::Text;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The type of an event with no (or an empty) `event:` field.
+const MESSAGE: Text = Text::from_static("message");
 
 /// How much memory the decoder may use for one line and one event.
 ///
@@ -179,9 +182,28 @@ impl std::error::Error for DecodeError {}
 enum Data {
     #[default]
     None,
+    /// One line, at this range of `Parser::region`.
+    Range(usize, usize),
+    /// One line, from a region that has since been replaced.
     One(Bytes),
     /// The data is in `Parser::join`.
     Joined,
+}
+
+/// An event type, kept as a range of the region until dispatch.
+#[derive(Debug)]
+enum Held {
+    Range(usize, usize),
+    Bytes(Bytes),
+}
+
+impl Held {
+    fn len(&self) -> usize {
+        match self {
+            Held::Range(a, b) => b - a,
+            Held::Bytes(b) => b.len(),
+        }
+    }
 }
 
 /// The smallest allocation for joined data. Each dispatched event splits its
@@ -249,6 +271,7 @@ impl Decoder {
         let id = id.into();
         self.parser.id_buffer = id.clone();
         self.parser.last_event_id = id;
+        self.parser.id_changed = false;
         self
     }
 
@@ -284,8 +307,9 @@ impl Decoder {
     }
 
     /// Decodes from a buffer the caller owns (for example one a socket reads
-    /// into), without copying it into the decoder: complete lines are split
-    /// off the front of `src`; an incomplete line stays in it.
+    /// into), without copying it into the decoder. Decoded lines are removed
+    /// from the front of `src` by the time this returns `Ok(None)`; what
+    /// stays is the incomplete last line.
     ///
     /// Use either this or [`push`](Decoder::push), not both, and pass the
     /// same buffer each time: the decoder remembers how far it has scanned.
@@ -306,7 +330,7 @@ impl Decoder {
 
     /// Bytes buffered and not yet decoded (an incomplete line).
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.len() + self.parser.region.len() - self.parser.at
     }
 
     /// Ends the stream: an incomplete line or event is discarded, as the
@@ -355,10 +379,15 @@ impl Iterator for Frames<'_> {
 #[derive(Debug)]
 struct Parser {
     limits: Limits,
-    /// Bytes at the front of the buffer already known to hold no line break.
-    /// Without it, a long line arriving in small chunks would be rescanned
-    /// from its start on every chunk (quadratic time).
-    scanned: usize,
+    /// Complete lines split off the input buffer in one piece (it always
+    /// ends with a line break); values are slices of it.
+    region: Bytes,
+    /// How far into `region` decoding has got.
+    at: usize,
+    /// How much of the input buffer is known to hold no line break. Without
+    /// it, a long line arriving in small chunks would be rescanned from its
+    /// start on every chunk (quadratic time).
+    scan_from: usize,
     /// The previous line ended with a CR that was the last byte buffered: an
     /// LF at the start of the next input belongs to that line break.
     pending_cr: bool,
@@ -369,8 +398,10 @@ struct Parser {
     join: BytesMut,
     /// Bytes the event being assembled holds (data, joining LFs, type).
     event_len: usize,
-    event_type: Option<Bytes>,
+    event_type: Option<Held>,
     id_buffer: Text,
+    /// `id_buffer` was set since the last dispatch.
+    id_changed: bool,
     last_event_id: Text,
     failed: Option<DecodeError>,
 }
@@ -379,7 +410,9 @@ impl Parser {
     fn new(limits: Limits) -> Self {
         Parser {
             limits,
-            scanned: 0,
+            region: Bytes::new(),
+            at: 0,
+            scan_from: 0,
             pending_cr: false,
             bom_pending: true,
             data: Data::None,
@@ -387,13 +420,17 @@ impl Parser {
             event_len: 0,
             event_type: None,
             id_buffer: Text::default(),
+            id_changed: false,
             last_event_id: Text::default(),
             failed: None,
         }
     }
 
     fn new_stream(&mut self) {
-        self.scanned = 0;
+        self.region = Bytes::new();
+        self.at = 0;
+        self.scan_from = 0;
+        self.id_changed = false;
         self.pending_cr = false;
         self.bom_pending = true;
         self.data = Data::None;
@@ -413,7 +450,9 @@ impl Parser {
         self.event_len = 0;
         // Release the memory now rather than when the caller drops us.
         *buf = BytesMut::new();
-        self.scanned = 0;
+        self.region = Bytes::new();
+        self.at = 0;
+        self.scan_from = 0;
         err
     }
 
@@ -422,72 +461,86 @@ impl Parser {
             return Err(err.clone());
         }
         loop {
+            if self.at == self.region.len() && !self.refill(buf)? {
+                return Ok(None);
+            }
+            let region = &self.region[..];
+            let mut at = self.at;
             if self.pending_cr {
-                match buf.first() {
-                    None => return Ok(None),
-                    Some(b'\n') => buf.advance(1),
-                    Some(_) => {}
-                }
                 self.pending_cr = false;
+                if region[at] == b'\n' {
+                    self.at += 1;
+                    continue;
+                }
             }
             if self.bom_pending {
-                if buf.len() < BOM.len() {
-                    if BOM.starts_with(buf) {
-                        // Empty, or a BOM prefix: wait to see the rest.
-                        return Ok(None);
-                    }
-                } else if buf.starts_with(BOM) {
-                    buf.advance(BOM.len());
-                }
                 self.bom_pending = false;
+                if region[at..].starts_with(BOM) {
+                    at += BOM.len();
+                    self.at = at;
+                    if at == region.len() {
+                        continue;
+                    }
+                }
             }
 
-            let Some(found) = memchr::memchr2(b'\n', b'\r', &buf[self.scanned..]) else {
-                self.scanned = buf.len();
-                if buf.len() > self.limits.max_line {
-                    return Err(self.fail(buf, ErrorKind::LineTooLong, self.limits.max_line));
+            // The region ends with a line break, so every line in it is whole.
+            let end = if region[at] == b'\n' {
+                at // a blank line, the usual end of an event: no search
+            } else {
+                match find_line_break(&region[at..]) {
+                    Some(i) => at + i,
+                    None => unreachable_region_end(region.len()),
                 }
-                return Ok(None);
             };
-            let end = self.scanned + found;
-            self.scanned = 0;
-            if end > self.limits.max_line {
+            if end - at > self.limits.max_line {
                 return Err(self.fail(buf, ErrorKind::LineTooLong, self.limits.max_line));
             }
-            let break_len = if buf[end] == b'\n' {
-                1
-            } else if end + 1 == buf.len() {
+            let next = if region[end] == b'\n' {
+                end + 1
+            } else if end + 1 == region.len() {
                 self.pending_cr = true;
-                1
-            } else if buf[end + 1] == b'\n' {
-                2
+                end + 1
+            } else if region[end + 1] == b'\n' {
+                end + 2
             } else {
-                1
+                end + 1
             };
+            self.at = next;
 
-            if end == 0 {
-                buf.advance(break_len);
+            if end == at {
                 if let Some(msg) = self.dispatch() {
                     return Ok(Some(Frame::Message(msg)));
                 }
                 continue;
             }
 
-            let line = &buf[..end];
-            let (name_end, value_start) = match memchr::memchr(b':', line) {
-                Some(c) if line.get(c + 1) == Some(&b' ') => (c, c + 2),
-                Some(c) => (c, c + 1),
-                None => (end, end),
+            let line = &region[at..end];
+            let (field, value_start) = match parse_field(line) {
+                Some(f) => f,
+                None => continue, // unknown field: ignored
             };
-            match &line[..name_end] {
-                b"" => {
-                    let value = take_value(buf, value_start, end, break_len);
-                    return Ok(Some(Frame::Comment(Text::from_utf8_lossy(value))));
+            let value = &line[value_start..];
+            let field = match field {
+                Field::Retry => match parse_retry(value) {
+                    Some(ms) => return Ok(Some(Frame::Retry(Duration::from_millis(ms)))),
+                    None => continue,
+                },
+                // The standard ignores an id containing NULL.
+                Field::Id if memchr::memchr(0, value).is_some() => continue,
+                f => f,
+            };
+            // Values stay ranges of the region until they are needed.
+            let (from, len) = (at + value_start, value.len());
+            match field {
+                Field::Comment => {
+                    let comment = Text::from_slice_of(&self.region, from..end);
+                    return Ok(Some(Frame::Comment(comment)));
                 }
-                b"data" => {
-                    let value = take_value(buf, value_start, end, break_len);
-                    let joined = usize::from(!matches!(self.data, Data::None));
-                    let new_len = self.event_len + joined + value.len();
+                Field::Data => self.push_data(buf, from, end)?,
+                Field::Event => {
+                    let old = self.event_type.as_ref().map_or(0, Held::len);
+                    let new_len = self.event_len - old + len;
                     if new_len > self.limits.max_event {
                         return Err(self.fail(
                             buf,
@@ -496,74 +549,105 @@ impl Parser {
                         ));
                     }
                     self.event_len = new_len;
-                    self.data = match std::mem::take(&mut self.data) {
-                        Data::None => Data::One(value),
-                        Data::One(first) => {
-                            let need = first.len() + 1 + value.len();
-                            if self.join.capacity() < need {
-                                self.join.reserve(need.max(JOIN_CHUNK));
-                            }
-                            self.join.extend_from_slice(&first);
-                            self.join.extend_from_slice(b"\n");
-                            self.join.extend_from_slice(&value);
-                            Data::Joined
-                        }
-                        Data::Joined => {
-                            self.join.extend_from_slice(b"\n");
-                            self.join.extend_from_slice(&value);
-                            Data::Joined
-                        }
-                    };
+                    self.event_type = Some(Held::Range(from, end));
                 }
-                b"event" => {
-                    let value = take_value(buf, value_start, end, break_len);
-                    let old = self.event_type.as_ref().map_or(0, Bytes::len);
-                    let new_len = self.event_len - old + value.len();
-                    if new_len > self.limits.max_event {
-                        return Err(self.fail(
-                            buf,
-                            ErrorKind::EventTooLarge,
-                            self.limits.max_event,
-                        ));
-                    }
-                    self.event_len = new_len;
-                    self.event_type = Some(value);
+                Field::Id => {
+                    self.id_buffer = Text::from_slice_of(&self.region, from..end);
+                    self.id_changed = true;
                 }
-                b"id" => {
-                    if memchr::memchr(0, &line[value_start..]).is_some() {
-                        // The standard ignores an id containing NULL.
-                        buf.advance(end + break_len);
-                    } else {
-                        let value = take_value(buf, value_start, end, break_len);
-                        self.id_buffer = Text::from_utf8_lossy(value);
-                    }
-                }
-                b"retry" => {
-                    let retry = parse_retry(&line[value_start..]);
-                    buf.advance(end + break_len);
-                    if let Some(ms) = retry {
-                        return Ok(Some(Frame::Retry(Duration::from_millis(ms))));
-                    }
-                }
-                _ => buf.advance(end + break_len),
+                Field::Retry => {}
             }
         }
     }
 
+    /// Moves every complete line of `buf` into `region` (one split, however
+    /// many lines). Returns `false` when `buf` holds no line break yet.
+    fn refill(&mut self, buf: &mut BytesMut) -> Result<bool, DecodeError> {
+        // An event in progress keeps what it needs of the old region...
+        if let Data::Range(a, b) = self.data {
+            self.data = Data::One(self.region.slice(a..b));
+        }
+        if let Some(Held::Range(a, b)) = self.event_type {
+            self.event_type = Some(Held::Bytes(self.region.slice(a..b)));
+        }
+        // ...and the rest is dropped first, so that the buffer's memory can
+        // be reused once the caller has dropped the values sliced from it.
+        self.region = Bytes::new();
+        self.at = 0;
+        let from = self.scan_from.min(buf.len());
+        match memchr::memrchr2(b'\n', b'\r', &buf[from..]) {
+            Some(i) => {
+                self.region = buf.split_to(from + i + 1).freeze();
+                self.scan_from = 0;
+                Ok(true)
+            }
+            None => {
+                self.scan_from = buf.len();
+                if buf.len() > self.limits.max_line {
+                    return Err(self.fail(buf, ErrorKind::LineTooLong, self.limits.max_line));
+                }
+                Ok(false)
+            }
+        }
+    }
+
+    /// Appends the data line at `from..end` of the region.
+    fn push_data(
+        &mut self,
+        buf: &mut BytesMut,
+        from: usize,
+        end: usize,
+    ) -> Result<(), DecodeError> {
+        let joined = usize::from(!matches!(self.data, Data::None));
+        let new_len = self.event_len + joined + (end - from);
+        if new_len > self.limits.max_event {
+            return Err(self.fail(buf, ErrorKind::EventTooLarge, self.limits.max_event));
+        }
+        self.event_len = new_len;
+        let value = &self.region[from..end];
+        let first: &[u8] = match &self.data {
+            Data::None => {
+                self.data = Data::Range(from, end);
+                return Ok(());
+            }
+            Data::Joined => {
+                self.join.extend_from_slice(b"\n");
+                self.join.extend_from_slice(value);
+                return Ok(());
+            }
+            Data::Range(a, b) => &self.region[*a..*b],
+            Data::One(bytes) => bytes,
+        };
+        let need = first.len() + 1 + value.len();
+        if self.join.capacity() < need {
+            self.join.reserve(need.max(JOIN_CHUNK));
+        }
+        self.join.extend_from_slice(first);
+        self.join.extend_from_slice(b"\n");
+        self.join.extend_from_slice(value);
+        self.data = Data::Joined;
+        Ok(())
+    }
+
     /// The standard's "dispatch the event" steps.
     fn dispatch(&mut self) -> Option<MessageEvent> {
-        self.last_event_id = self.id_buffer.clone();
+        if self.id_changed {
+            self.last_event_id = self.id_buffer.clone();
+            self.id_changed = false;
+        }
         let data = std::mem::take(&mut self.data);
         let event_type = self.event_type.take();
         self.event_len = 0;
         let data = match data {
             Data::None => return None,
+            Data::Range(a, b) => Text::from_slice_of(&self.region, a..b),
             Data::One(b) => Text::from_utf8_lossy(b),
             Data::Joined => Text::from_utf8_lossy(self.join.split().freeze()),
         };
         let event_type = match event_type {
-            Some(t) if !t.is_empty() => Text::from_utf8_lossy(t),
-            _ => Text::from_static("message"),
+            Some(Held::Range(a, b)) if a < b => Text::from_slice_of(&self.region, a..b),
+            Some(Held::Bytes(t)) if !t.is_empty() => Text::from_utf8_lossy(t),
+            _ => MESSAGE,
         };
         Some(MessageEvent {
             event_type,
@@ -573,17 +657,84 @@ impl Parser {
     }
 }
 
-/// Splits the line off the front of `buf` and returns the value part,
-/// sharing the buffer's memory.
-fn take_value(buf: &mut BytesMut, value_start: usize, end: usize, break_len: usize) -> Bytes {
-    if value_start >= end {
-        buf.advance(end + break_len);
-        return Bytes::new();
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Field {
+    Comment,
+    Data,
+    Event,
+    Id,
+    Retry,
+}
+
+/// The field a non-empty line holds and where its value starts (after the
+/// colon and one optional space), or `None` for an unknown field.
+fn parse_field(line: &[u8]) -> Option<(Field, usize)> {
+    // Fast paths for the usual `name: value` shapes; then the general rule.
+    let (field, colon) = if line.starts_with(b"data:") {
+        (Field::Data, 4)
+    } else if line[0] == b':' {
+        (Field::Comment, 0)
+    } else if line.starts_with(b"id:") {
+        (Field::Id, 2)
+    } else if line.starts_with(b"event:") {
+        (Field::Event, 5)
+    } else {
+        let colon = memchr::memchr(b':', line);
+        let field = match &line[..colon.unwrap_or(line.len())] {
+            b"data" => Field::Data,
+            b"event" => Field::Event,
+            b"id" => Field::Id,
+            b"retry" => Field::Retry,
+            _ => return None,
+        };
+        match colon {
+            Some(c) => (field, c),
+            // A field with no colon: the whole line is the name, the value
+            // is empty.
+            None => return Some((field, line.len())),
+        }
+    };
+    let value_start = if line.get(colon + 1) == Some(&b' ') {
+        colon + 2
+    } else {
+        colon + 1
+    };
+    Some((field, value_start))
+}
+
+/// The index of the first CR or LF. Most lines are short, and SIMD search
+/// has a setup cost that a short line does not repay, so the first 32 bytes
+/// are checked eight at a time in a plain register (SWAR), then `memchr2`.
+#[inline]
+fn find_line_break(hay: &[u8]) -> Option<usize> {
+    const LO: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HI: u64 = u64::from_ne_bytes([0x80; 8]);
+    const LF: u64 = u64::from_ne_bytes([b'\n'; 8]);
+    const CR: u64 = u64::from_ne_bytes([b'\r'; 8]);
+    let mut i = 0;
+    while i < 32 {
+        let Some(word) = hay.get(i..).and_then(<[u8]>::first_chunk::<8>) else {
+            break;
+        };
+        let w = u64::from_le_bytes(*word);
+        let (a, b) = (w ^ LF, w ^ CR);
+        // A zero byte in `a` or `b` is a match. The lowest flagged byte is
+        // always a true match (borrows only flag bytes above a real one).
+        let m = (a.wrapping_sub(LO) & !a & HI) | (b.wrapping_sub(LO) & !b & HI);
+        if m != 0 {
+            return Some(i + (m.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
     }
-    let mut line = buf.split_to(end);
-    buf.advance(break_len);
-    line.advance(value_start);
-    line.freeze()
+    let rest = hay.get(i..)?;
+    memchr::memchr2(b'\n', b'\r', rest).map(|j| i + j)
+}
+
+/// A region always ends with a line break, so the search for one cannot
+/// fail; this keeps that invariant visible without a panic path.
+#[cold]
+fn unreachable_region_end(len: usize) -> usize {
+    len - 1
 }
 
 /// A `retry` value is used only when it is one or more ASCII digits (so no
@@ -600,6 +751,25 @@ fn parse_retry(value: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn find_line_break_agrees_with_a_plain_search() {
+        let mut hay = vec![b'x'; 80];
+        assert_eq!(find_line_break(&hay), None);
+        for at in 0..hay.len() {
+            for br in [b'\n', b'\r'] {
+                hay[at] = br;
+                for len in at..=hay.len() {
+                    let plain = hay[..len].iter().position(|&b| b == b'\n' || b == b'\r');
+                    assert_eq!(find_line_break(&hay[..len]), plain, "at {at} len {len}");
+                }
+                // Bytes near LF/CR in value (0x09, 0x0b, 0x0c, 0x8a) never match.
+                hay[at] = [0x09, 0x0b, 0x0c, 0x8a, 0x8d][at % 5];
+                assert_eq!(find_line_break(&hay), None);
+                hay[at] = b'x';
+            }
+        }
+    }
 
     #[test]
     fn parse_retry_rules() {

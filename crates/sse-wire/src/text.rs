@@ -9,10 +9,11 @@ use bytes::Bytes;
 
 /// An immutable, cheaply cloneable UTF-8 string.
 ///
-/// The decoder hands out field values as `Text` so that a value which is one
-/// contiguous, valid slice of the input is returned without a copy: it is a
-/// reference-counted view into the decoder's buffer. Cloning a `Text` never
-/// copies the bytes.
+/// Short strings (up to 30 bytes: most event types, ids and small data) are
+/// kept inline, with no allocation and no reference count to touch. Longer
+/// ones that are one contiguous, valid slice of the decoder's input are kept
+/// as a reference-counted view into that input: no copy. Cloning never
+/// copies more than the inline bytes.
 ///
 /// Note that a `Text` sliced from the input keeps the buffer it came from
 /// alive until it is dropped; call [`Text::to_string`] to detach a value you
@@ -24,24 +25,55 @@ use bytes::Bytes;
 /// assert_eq!(t, "héllo");
 /// assert_eq!(t.len(), 6); // bytes, as for `str`
 /// ```
-#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Text(
-    // Invariant: always valid UTF-8. Every constructor upholds it.
-    Bytes,
-);
+#[derive(Clone)]
+pub struct Text(Repr);
+
+/// The longest string kept inline.
+const INLINE: usize = 30;
+
+#[derive(Clone)]
+enum Repr {
+    // Invariant for both: the bytes are valid UTF-8. Every constructor
+    // upholds it.
+    Inline { len: u8, buf: [u8; INLINE] },
+    Shared(Bytes),
+}
+
+impl Default for Text {
+    fn default() -> Self {
+        Text(Repr::Inline {
+            len: 0,
+            buf: [0; INLINE],
+        })
+    }
+}
 
 impl Text {
-    /// A `Text` that points at a static string (no allocation).
+    /// A `Text` for a static string (no allocation).
     pub const fn from_static(s: &'static str) -> Self {
-        Text(Bytes::from_static(s.as_bytes()))
+        let b = s.as_bytes();
+        if b.len() > INLINE {
+            return Text(Repr::Shared(Bytes::from_static(b)));
+        }
+        let mut buf = [0u8; INLINE];
+        let mut i = 0;
+        while i < b.len() {
+            buf[i] = b[i];
+            i += 1;
+        }
+        Text(Repr::Inline {
+            len: b.len() as u8,
+            buf,
+        })
     }
 
     /// Decodes `bytes` as UTF-8, replacing invalid sequences with U+FFFD as
-    /// the WHATWG "UTF-8 decode" does. Valid input is kept without a copy.
+    /// the WHATWG "UTF-8 decode" does. Valid input is kept without a copy
+    /// (or inline when short).
     pub fn from_utf8_lossy(bytes: Bytes) -> Self {
         match std::str::from_utf8(&bytes) {
-            Ok(_) => Text(bytes),
-            Err(_) => Text(Bytes::from(String::from_utf8_lossy(&bytes).into_owned())),
+            Ok(_) => Text::from_valid(bytes),
+            Err(_) => Text::from(String::from_utf8_lossy(&bytes).into_owned()),
         }
     }
 
@@ -51,26 +83,103 @@ impl Text {
     /// Gives the bytes back when they are not valid UTF-8.
     pub fn from_utf8(bytes: Bytes) -> Result<Self, Bytes> {
         match std::str::from_utf8(&bytes) {
-            Ok(_) => Ok(Text(bytes)),
+            Ok(_) => Ok(Text::from_valid(bytes)),
             Err(_) => Err(bytes),
         }
     }
 
-    /// The string.
-    pub fn as_str(&self) -> &str {
-        // SAFETY: every constructor checks (or builds from a `str`) that the
-        // bytes are valid UTF-8, and `Bytes` is immutable.
-        unsafe { std::str::from_utf8_unchecked(&self.0) }
+    /// `Text` for a slice of `source` at `range`, decoded as UTF-8 with
+    /// replacement: inline when short, a shared view of `source` when
+    /// long and valid, a new string when invalid.
+    pub(crate) fn from_slice_of(source: &Bytes, range: std::ops::Range<usize>) -> Self {
+        let bytes = &source[range.clone()];
+        if bytes.len() <= INLINE {
+            if !bytes.is_ascii() && std::str::from_utf8(bytes).is_err() {
+                return Text::from(String::from_utf8_lossy(bytes).into_owned());
+            }
+            // Copy a fixed-size window when the source has one: two vector
+            // moves instead of a variable-length memcpy call. The bytes past
+            // `len` are never read.
+            let mut buf = [0u8; INLINE];
+            match source.get(range.start..range.start + INLINE) {
+                Some(window) => buf.copy_from_slice(window),
+                None => buf[..bytes.len()].copy_from_slice(bytes),
+            }
+            return Text(Repr::Inline {
+                len: bytes.len() as u8,
+                buf,
+            });
+        }
+        Text::from_utf8_lossy(source.slice(range))
     }
 
-    /// The underlying bytes, without a copy.
+    /// Wraps bytes known to be valid UTF-8.
+    fn from_valid(bytes: Bytes) -> Self {
+        if bytes.len() <= INLINE {
+            Text::inline(&bytes)
+        } else {
+            Text(Repr::Shared(bytes))
+        }
+    }
+
+    /// Copies valid UTF-8 of at most `INLINE` bytes.
+    fn inline(bytes: &[u8]) -> Self {
+        let mut buf = [0u8; INLINE];
+        buf[..bytes.len()].copy_from_slice(bytes);
+        Text(Repr::Inline {
+            len: bytes.len() as u8,
+            buf,
+        })
+    }
+
+    /// The string.
+    pub fn as_str(&self) -> &str {
+        let bytes: &[u8] = match &self.0 {
+            Repr::Inline { len, buf } => &buf[..usize::from(*len)],
+            Repr::Shared(b) => b,
+        };
+        // SAFETY: every constructor checks (or builds from a `str`) that the
+        // bytes are valid UTF-8, and neither representation is mutable.
+        unsafe { std::str::from_utf8_unchecked(bytes) }
+    }
+
+    /// The bytes as `Bytes`: without a copy when shared, copied when inline.
     pub fn into_bytes(self) -> Bytes {
-        self.0
+        match self.0 {
+            Repr::Inline { len, buf } => Bytes::copy_from_slice(&buf[..usize::from(len)]),
+            Repr::Shared(b) => b,
+        }
     }
 
     /// The underlying bytes.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        self.as_str().as_bytes()
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Text) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Text {}
+
+impl PartialOrd for Text {
+    fn partial_cmp(&self, other: &Text) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Text {
+    fn cmp(&self, other: &Text) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl std::hash::Hash for Text {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
     }
 }
 
@@ -89,7 +198,7 @@ impl AsRef<str> for Text {
 
 impl AsRef<[u8]> for Text {
     fn as_ref(&self) -> &[u8] {
-        &self.0
+        self.as_bytes()
     }
 }
 
@@ -113,13 +222,21 @@ impl fmt::Debug for Text {
 
 impl From<String> for Text {
     fn from(s: String) -> Self {
-        Text(Bytes::from(s))
+        if s.len() <= INLINE {
+            Text::inline(s.as_bytes())
+        } else {
+            Text(Repr::Shared(Bytes::from(s)))
+        }
     }
 }
 
 impl From<&str> for Text {
     fn from(s: &str) -> Self {
-        Text(Bytes::copy_from_slice(s.as_bytes()))
+        if s.len() <= INLINE {
+            Text::inline(s.as_bytes())
+        } else {
+            Text(Repr::Shared(Bytes::copy_from_slice(s.as_bytes())))
+        }
     }
 }
 
@@ -137,7 +254,7 @@ impl From<Box<str>> for Text {
 
 impl From<Text> for Bytes {
     fn from(t: Text) -> Bytes {
-        t.0
+        t.into_bytes()
     }
 }
 
@@ -189,10 +306,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lossy_keeps_valid_input_without_copy() {
-        let b = Bytes::from_static(b"plain");
+    fn lossy_keeps_long_valid_input_without_copy() {
+        let b = Bytes::from_static(b"a string longer than the inline capacity");
         let t = Text::from_utf8_lossy(b.clone());
         assert_eq!(t.as_bytes().as_ptr(), b.as_ptr());
+    }
+
+    #[test]
+    fn short_strings_are_inline_and_long_ones_shared() {
+        let short = Text::from("x".repeat(INLINE));
+        assert!(matches!(short.0, Repr::Inline { .. }));
+        let long = Text::from("x".repeat(INLINE + 1));
+        assert!(matches!(long.0, Repr::Shared(_)));
+        assert_eq!(long.clone(), "x".repeat(INLINE + 1));
+        assert_eq!(short.into_bytes(), "x".repeat(INLINE).as_bytes());
+    }
+
+    #[test]
+    fn from_static_is_const_and_either_representation() {
+        const SHORT: Text = Text::from_static("message");
+        const LONG: Text = Text::from_static("a static string longer than thirty bytes");
+        assert_eq!(SHORT, "message");
+        assert_eq!(LONG, "a static string longer than thirty bytes");
+    }
+
+    #[test]
+    fn equality_ignores_representation() {
+        let inline = Text::from("abc");
+        let shared = Text(Repr::Shared(Bytes::from_static(b"abc")));
+        assert_eq!(inline, shared);
+        use std::collections::hash_map::DefaultHasher;
+        use std::hash::{Hash, Hasher};
+        let h = |t: &Text| {
+            let mut s = DefaultHasher::new();
+            t.hash(&mut s);
+            s.finish()
+        };
+        assert_eq!(h(&inline), h(&shared));
     }
 
     #[test]

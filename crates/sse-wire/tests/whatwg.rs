@@ -546,5 +546,9 @@ fn decode_buf_splits_complete_lines_off_the_callers_buffer() {
         panic!()
     };
     assert_eq!(m.data, "b");
-    assert!(buf.is_empty());
+    assert_eq!(d.decode_buf(&mut buf).unwrap(), None);
+    assert!(
+        buf.is_empty(),
+        "decoded bytes are gone once more input is needed"
+    );
 }
