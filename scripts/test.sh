@@ -26,7 +26,10 @@ cargo test --workspace --all-targets "$@"
 echo "==> cargo test (doc examples)"
 cargo test --workspace --doc "$@"
 
-echo "==> fuzz smoke (property run of the decoder, large case count)"
+echo "==> decoder properties with many cases (release)"
 PROPTEST_CASES=${PROPTEST_CASES_SMOKE:-20000} cargo test --release -p sse-wire --test properties -- --quiet
+
+echo "==> decoder fuzz smoke (libFuzzer on stable, ${FUZZ_SECONDS:-30}s)"
+./scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
 
 echo "==> all tests passed in $(( $(date +%s) - started ))s"
