@@ -18,7 +18,14 @@ fn drain<S: Stream<Item = Result<T, E>>, T, E: std::fmt::Debug>(s: S) -> usize {
 
 fn main() {
     let which = std::env::args().nth(1).unwrap_or_default();
-    let all = Bytes::from(b"data: hello\n\n".repeat(200_000));
+    let size: usize = std::env::args()
+        .nth(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let mut ev = b"data: ".to_vec();
+    ev.extend((0..size).map(|i| b'a' + (i % 26) as u8));
+    ev.extend_from_slice(b"\n\n");
+    let all = Bytes::from(ev.repeat(1_000_000 / size.max(5)));
     let chunks: Vec<Bytes> = (0..all.len())
         .step_by(16384)
         .map(|a| all.slice(a..(a + 16384).min(all.len())))

@@ -384,6 +384,8 @@ struct Parser {
     region: Bytes,
     /// How far into `region` decoding has got.
     at: usize,
+    /// The first line break in `region` (found by `refill`).
+    first_break: usize,
     /// How much of the input buffer is known to hold no line break. Without
     /// it, a long line arriving in small chunks would be rescanned from its
     /// start on every chunk (quadratic time).
@@ -412,6 +414,7 @@ impl Parser {
             limits,
             region: Bytes::new(),
             at: 0,
+            first_break: 0,
             scan_from: 0,
             pending_cr: false,
             bom_pending: true,
@@ -487,6 +490,9 @@ impl Parser {
             // The region ends with a line break, so every line in it is whole.
             let end = if region[at] == b'\n' {
                 at // a blank line, the usual end of an event: no search
+            } else if at <= self.first_break {
+                // `refill` found this break; the line is not scanned twice.
+                self.first_break
             } else {
                 match find_line_break(&region[at..]) {
                     Some(i) => at + i,
@@ -575,10 +581,18 @@ impl Parser {
         self.region = Bytes::new();
         self.at = 0;
         let from = self.scan_from.min(buf.len());
-        match memchr::memrchr2(b'\n', b'\r', &buf[from..]) {
+        // Search forward once: the first break ends the pending line (which
+        // may be long: it is scanned only here, never again), then backward
+        // from the end for the last one (near the end in a busy stream).
+        match memchr::memchr2(b'\n', b'\r', &buf[from..]) {
             Some(i) => {
-                self.region = buf.split_to(from + i + 1).freeze();
-                self.scan_from = 0;
+                let first = from + i;
+                let last =
+                    memchr::memrchr2(b'\n', b'\r', &buf[first..]).map_or(first, |j| first + j);
+                self.region = buf.split_to(last + 1).freeze();
+                self.first_break = first;
+                // What is left holds no break: the backward search saw it all.
+                self.scan_from = buf.len();
                 Ok(true)
             }
             None => {

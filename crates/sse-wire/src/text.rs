@@ -71,9 +71,10 @@ impl Text {
     /// the WHATWG "UTF-8 decode" does. Valid input is kept without a copy
     /// (or inline when short).
     pub fn from_utf8_lossy(bytes: Bytes) -> Self {
-        match std::str::from_utf8(&bytes) {
-            Ok(_) => Text::from_valid(bytes),
-            Err(_) => Text::from(String::from_utf8_lossy(&bytes).into_owned()),
+        if is_utf8(&bytes) {
+            Text::from_valid(bytes)
+        } else {
+            Text::from(String::from_utf8_lossy(&bytes).into_owned())
         }
     }
 
@@ -82,9 +83,10 @@ impl Text {
     /// # Errors
     /// Gives the bytes back when they are not valid UTF-8.
     pub fn from_utf8(bytes: Bytes) -> Result<Self, Bytes> {
-        match std::str::from_utf8(&bytes) {
-            Ok(_) => Ok(Text::from_valid(bytes)),
-            Err(_) => Err(bytes),
+        if is_utf8(&bytes) {
+            Ok(Text::from_valid(bytes))
+        } else {
+            Err(bytes)
         }
     }
 
@@ -94,7 +96,7 @@ impl Text {
     pub(crate) fn from_slice_of(source: &Bytes, range: std::ops::Range<usize>) -> Self {
         let bytes = &source[range.clone()];
         if bytes.len() <= INLINE {
-            if !bytes.is_ascii() && std::str::from_utf8(bytes).is_err() {
+            if !bytes.is_ascii() && !is_utf8(bytes) {
                 return Text::from(String::from_utf8_lossy(bytes).into_owned());
             }
             // Copy a fixed-size window when the source has one: two vector
@@ -154,6 +156,17 @@ impl Text {
     /// The underlying bytes.
     pub fn as_bytes(&self) -> &[u8] {
         self.as_str().as_bytes()
+    }
+}
+
+/// Whether `bytes` are valid UTF-8. Long values go through SIMD validation
+/// (several times faster than `core::str::from_utf8` on event data); short
+/// ones through the standard library, whose setup cost is lower.
+fn is_utf8(bytes: &[u8]) -> bool {
+    if bytes.len() >= 64 {
+        simdutf8::basic::from_utf8(bytes).is_ok()
+    } else {
+        std::str::from_utf8(bytes).is_ok()
     }
 }
 
@@ -349,6 +362,21 @@ mod tests {
     fn lossy_replaces_invalid_sequences() {
         let t = Text::from_utf8_lossy(Bytes::from_static(b"a\xffb\xe2\x82"));
         assert_eq!(t, "a\u{FFFD}b\u{FFFD}");
+    }
+
+    #[test]
+    fn long_values_are_validated_like_short_ones() {
+        for len in [63, 64, 65, 200] {
+            let mut v = vec![b'a'; len];
+            assert!(Text::from_utf8(Bytes::from(v.clone())).is_ok());
+            v[len - 1] = 0xff;
+            assert!(
+                Text::from_utf8(Bytes::from(v.clone())).is_err(),
+                "len {len}"
+            );
+            let lossy = Text::from_utf8_lossy(Bytes::from(v));
+            assert!(lossy.ends_with('\u{FFFD}'));
+        }
     }
 
     #[test]
