@@ -31,9 +31,11 @@ pub struct Limits {
     /// than this is an error as soon as that many bytes are buffered without
     /// a line break, so an endless line cannot grow the buffer past it.
     max_line: usize,
-    /// Largest event being assembled, in bytes: the data (with the LFs that
-    /// join its lines) plus the event type. Comments and ids do not count;
-    /// each is bounded by `max_line`.
+    /// Largest event being assembled, in bytes of input: the data (with the
+    /// LFs that join its lines) plus the event type. Comments and ids do not
+    /// count; each is bounded by `max_line`. The decoded strings can be
+    /// larger than the input only where invalid UTF-8 is replaced: one
+    /// invalid byte becomes U+FFFD, three bytes, so at most three times.
     max_event: usize,
 }
 

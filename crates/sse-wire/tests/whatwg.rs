@@ -506,6 +506,33 @@ fn limit_event_counts_the_joining_line_feeds() {
 }
 
 #[test]
+fn limit_default_event_type_does_not_count() {
+    // Regression from the property run: 4 bytes of data fit a 4-byte event
+    // limit; the implied type `message` is not part of the stream.
+    let limits = Limits::default().with_max_line(9).with_max_event(4);
+    let out = fast_chunked(
+        b"data:data\n\n",
+        &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+        "",
+        limits,
+    )
+    .unwrap();
+    assert_eq!(messages(&out), vec![msg("message", "data", "")]);
+}
+
+#[test]
+fn limit_counts_input_bytes_not_replaced_output() {
+    // Regression from the property run: 6 input bytes of data fit a 6-byte
+    // limit even though replacing the broken BOM tail makes them 7.
+    let limits = Limits::default().with_max_line(12).with_max_event(6);
+    let out = fast_chunked(b"data: :\xEF\xBB\xBF\xEF\xBB\n\n", &[], "", limits).unwrap();
+    assert_eq!(
+        messages(&out),
+        vec![msg("message", ":\u{FEFF}\u{FFFD}", "")]
+    );
+}
+
+#[test]
 fn limit_endless_comments_stay_within_the_line_limit() {
     // Comments are reported line by line and never accumulate.
     let mut d = Decoder::with_limits(Limits::default().with_max_line(64).with_max_event(64));
