@@ -1,0 +1,501 @@
+//! The per-stream state shared by the producer side ([`EventTarget`],
+//! [`FrameSender`], [`Broadcast`]) and the writer side (the response body,
+//! or the light path's writer task).
+//!
+//! [`EventTarget`]: crate::EventTarget
+//! [`FrameSender`]: crate::FrameSender
+//! [`Broadcast`]: crate::Broadcast
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::task::AtomicWaker;
+use tokio::sync::Notify;
+
+use crate::error::{Error, Kind, PushError};
+
+/// The bound on one stream's queue of frames waiting to be written.
+///
+/// A frame is refused when the queue already holds `max_frames` frames or
+/// `max_bytes` bytes. One frame larger than `max_bytes` is still accepted
+/// into an *empty* queue, otherwise it could never be sent; so the queue
+/// never holds more than `max(max_bytes, largest frame)` bytes and never
+/// more than `max_frames` frames. The frames are usually shared `Bytes`
+/// (a broadcast encodes each event once), so the memory a full queue pins
+/// is mostly shared with every other subscriber.
+///
+/// This bounds the frames waiting in *this crate*. Behind hyper (with
+/// `axum::serve`, or HTTP/2 with [`serve`](crate::serve)), hyper also
+/// buffers what it has taken from the body until the socket accepts it
+/// (bounded by hyper's own write-buffer limit, about 400 KB by default);
+/// the light path of [`serve`](crate::serve) buffers nothing beyond this
+/// queue and the kernel's socket buffer.
+///
+/// Frames written on the stream's own behalf (the first `retry:`, the final
+/// `retry:` at shutdown, keep-alive comments, a broadcast's replay of
+/// history) bypass the bound; each of those is bounded by itself (a replay
+/// by the broadcast's history capacity).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueLimit {
+    max_frames: usize,
+    max_bytes: usize,
+}
+
+impl Default for QueueLimit {
+    /// 256 frames or 1 MiB: minutes of a busy feed for a reader that keeps
+    /// up, seconds for one that does not.
+    fn default() -> Self {
+        QueueLimit {
+            max_frames: 256,
+            max_bytes: 1 << 20,
+        }
+    }
+}
+
+impl QueueLimit {
+    /// Sets the largest number of queued frames (at least 1).
+    #[must_use]
+    pub fn with_max_frames(mut self, frames: usize) -> Self {
+        self.max_frames = frames.max(1);
+        self
+    }
+
+    /// Sets the largest number of queued bytes (see the type's invariant).
+    #[must_use]
+    pub fn with_max_bytes(mut self, bytes: usize) -> Self {
+        self.max_bytes = bytes;
+        self
+    }
+
+    /// The largest number of queued frames.
+    pub fn max_frames(&self) -> usize {
+        self.max_frames
+    }
+
+    /// The largest number of queued bytes.
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Frames are accepted.
+    Open,
+    /// `close()` or shutdown: no new frames; the writer drains the queue
+    /// and then ends the response.
+    Closing,
+    /// Nothing more is written: the stream ended, the peer left, or the
+    /// stream was disconnected for falling behind (its queue was dropped).
+    Done,
+}
+
+struct State {
+    frames: VecDeque<Bytes>,
+    bytes: usize,
+    phase: Phase,
+}
+
+/// What the writer finds when it looks at the queue.
+pub(crate) enum Pop {
+    Frame(Bytes),
+    Empty,
+    End,
+}
+
+/// Static settings of a stream plus its live state.
+pub(crate) struct Shared {
+    // A std mutex: nothing awaits while holding it and every critical
+    // section is a few pointer moves, so it is cheaper than an async lock.
+    state: Mutex<State>,
+    /// The writer (body or light task) waiting for frames.
+    writer: AtomicWaker,
+    /// Wakes producers waiting for room ([`crate::EventTarget::writable`])
+    /// and waiters for the end ([`crate::EventTarget::closed`]); each
+    /// re-checks its own condition. One `Notify` for both keeps the
+    /// per-stream record small (a cancellation token would be a second
+    /// allocation per subscriber).
+    events: Notify,
+    /// Set when nothing more will be written: the stream ended or the far
+    /// end went away.
+    gone: AtomicBool,
+    /// Live [`crate::EventTarget`]s and [`crate::FrameSender`]s; when the
+    /// last is dropped the stream is closed (drained, then ended).
+    producers: AtomicUsize,
+    /// Light path: when the stream last wrote, in the keep-alive sweep's
+    /// milliseconds.
+    last_write_ms: AtomicU64,
+    /// Set when the light path took the stream over from the body, so that
+    /// dropping the body does not count as the client leaving.
+    detached: AtomicBool,
+    pub(crate) limit: QueueLimit,
+    pub(crate) keep_alive: Option<Duration>,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        limit: QueueLimit,
+        keep_alive: Option<Duration>,
+        first: Option<Bytes>,
+    ) -> Self {
+        let mut frames = VecDeque::new();
+        let mut bytes = 0;
+        if let Some(f) = first {
+            bytes = f.len();
+            frames.push_back(f);
+        }
+        Shared {
+            state: Mutex::new(State {
+                frames,
+                bytes,
+                phase: Phase::Open,
+            }),
+            writer: AtomicWaker::new(),
+            events: Notify::new(),
+            gone: AtomicBool::new(false),
+            producers: AtomicUsize::new(0),
+            last_write_ms: AtomicU64::new(0),
+            detached: AtomicBool::new(false),
+            limit,
+            keep_alive,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding this lock cannot leave the queue
+        // inconsistent (every section is a handful of moves), so a poisoned
+        // lock is used as is rather than spreading the panic.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues a frame; `bounded: false` is for frames written on the
+    /// stream's own behalf (see [`QueueLimit`]).
+    pub(crate) fn push(&self, frame: Bytes, bounded: bool) -> Result<(), PushError> {
+        {
+            let mut st = self.lock();
+            if st.phase != Phase::Open {
+                return Err(PushError { frame, full: false });
+            }
+            if bounded
+                && !st.frames.is_empty()
+                && (st.frames.len() >= self.limit.max_frames
+                    || st.bytes + frame.len() > self.limit.max_bytes)
+            {
+                return Err(PushError { frame, full: true });
+            }
+            st.bytes += frame.len();
+            st.frames.push_back(frame);
+        }
+        self.writer.wake();
+        Ok(())
+    }
+
+    pub(crate) fn push_event(&self, frame: Bytes) -> Result<(), Error> {
+        self.push(frame, true).map_err(|e| {
+            if e.full {
+                let st = self.lock();
+                Error::new(Kind::QueueFull {
+                    frames: st.frames.len(),
+                    bytes: st.bytes,
+                })
+            } else {
+                Error::closed()
+            }
+        })
+    }
+
+    pub(crate) fn has_room(&self) -> Result<bool, Error> {
+        let st = self.lock();
+        if st.phase != Phase::Open {
+            return Err(Error::closed());
+        }
+        Ok(st.frames.is_empty()
+            || (st.frames.len() < self.limit.max_frames && st.bytes < self.limit.max_bytes))
+    }
+
+    /// Waits until a bounded push could succeed.
+    pub(crate) async fn writable(&self) -> Result<(), Error> {
+        loop {
+            let notified = self.events.notified();
+            tokio::pin!(notified);
+            // Register before checking, so a pop between the check and the
+            // await is not missed.
+            notified.as_mut().enable();
+            if self.is_gone() {
+                return Err(Error::closed());
+            }
+            if self.has_room()? {
+                return Ok(());
+            }
+            notified.await;
+        }
+    }
+
+    /// Waits until nothing more will be written.
+    pub(crate) async fn wait_gone(&self) {
+        loop {
+            let notified = self.events.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_gone() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// The writer takes one frame.
+    pub(crate) fn pop(&self) -> Pop {
+        let popped = {
+            let mut st = self.lock();
+            match st.frames.pop_front() {
+                Some(f) => {
+                    st.bytes -= f.len();
+                    Pop::Frame(f)
+                }
+                None if st.phase == Phase::Open => Pop::Empty,
+                None => Pop::End,
+            }
+        };
+        if matches!(popped, Pop::Frame(_)) {
+            self.events.notify_waiters();
+        }
+        popped
+    }
+
+    /// The writer takes every queued frame at once (light path: one
+    /// `writev` for all of them). `None` when the stream is over.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    pub(crate) fn take_all(&self) -> Option<VecDeque<Bytes>> {
+        let taken = {
+            let mut st = self.lock();
+            if st.frames.is_empty() {
+                if st.phase == Phase::Open {
+                    return Some(VecDeque::new());
+                }
+                return None;
+            }
+            st.bytes = 0;
+            // Leaves an empty deque; the writer hands the taken one back
+            // (`recycle`) when it is small, so a subscriber that keeps up
+            // reuses one small buffer and a new one allocates nothing
+            // until its first frame.
+            std::mem::take(&mut st.frames)
+        };
+        self.events.notify_waiters();
+        Some(taken)
+    }
+
+    /// The writer hands back the deque it took with [`take_all`](Self::take_all)
+    /// once written, so that the next frame does not allocate a new one.
+    /// Only a small one is kept (at most 16 slots, 256 bytes), so a burst
+    /// does not leave a large buffer behind on an idle stream.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    pub(crate) fn recycle(&self, mut frames: VecDeque<Bytes>) {
+        if frames.capacity() > 16 {
+            return;
+        }
+        frames.clear();
+        let mut st = self.lock();
+        if st.frames.is_empty() && st.frames.capacity() == 0 {
+            st.frames = frames;
+        }
+    }
+
+    /// Ready when the writer has something to do: frames queued, or the
+    /// stream closing or over.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    pub(crate) fn poll_writer(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        self.writer.register(cx.waker());
+        let st = self.lock();
+        if !st.frames.is_empty() || st.phase != Phase::Open {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    }
+
+    pub(crate) fn register_writer(&self, waker: &std::task::Waker) {
+        self.writer.register(waker);
+    }
+
+    /// No new frames; the writer drains what is queued and ends.
+    pub(crate) fn close(&self) {
+        {
+            let mut st = self.lock();
+            if st.phase == Phase::Open {
+                st.phase = Phase::Closing;
+            }
+        }
+        self.writer.wake();
+        self.events.notify_waiters();
+    }
+
+    /// Shutdown: queue the final `retry:` and close.
+    pub(crate) fn shut_down(&self, retry: Duration) {
+        let mut buf = BytesMut::new();
+        sse_wire::encode_retry(retry, &mut buf);
+        let _ = self.push(buf.freeze(), false);
+        self.close();
+    }
+
+    /// Ends the stream now, dropping whatever is queued (a subscriber that
+    /// fell behind, or the far end went away).
+    pub(crate) fn abort(&self) {
+        {
+            let mut st = self.lock();
+            st.phase = Phase::Done;
+            st.frames = VecDeque::new();
+            st.bytes = 0;
+        }
+        self.gone.store(true, Ordering::Release);
+        self.writer.wake();
+        self.events.notify_waiters();
+    }
+
+    /// The writer has written everything and ended the response.
+    pub(crate) fn finished(&self) {
+        self.lock().phase = Phase::Done;
+        self.gone.store(true, Ordering::Release);
+        self.events.notify_waiters();
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.is_gone() || self.lock().phase != Phase::Open
+    }
+
+    pub(crate) fn is_gone(&self) -> bool {
+        self.gone.load(Ordering::Acquire)
+    }
+
+    /// Light path: the stream wrote at `now_ms`.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    pub(crate) fn touch(&self, now_ms: u64) {
+        self.last_write_ms.store(now_ms, Ordering::Relaxed);
+    }
+
+    /// Light path: queues a keep-alive comment if the stream has been idle
+    /// for its keep-alive time.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    pub(crate) fn keep_alive_if_idle(&self, now_ms: u64) {
+        let Some(every) = self.keep_alive else { return };
+        let every = u64::try_from(every.as_millis()).unwrap_or(u64::MAX);
+        let last = self.last_write_ms.load(Ordering::Relaxed);
+        if now_ms.saturating_sub(last) >= every {
+            // Counts as activity now, so the next sweep does not queue
+            // another before this one is written.
+            self.touch(now_ms);
+            let _ = self.push(Bytes::from_static(sse_wire::KEEP_ALIVE), false);
+        }
+    }
+
+    pub(crate) fn acquire_producer(&self) {
+        self.producers.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Closes the stream when the last producer goes.
+    pub(crate) fn release_producer(&self) {
+        if self.producers.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.close();
+        }
+    }
+
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    pub(crate) fn detach(&self) {
+        self.detached.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn is_detached(&self) -> bool {
+        self.detached.load(Ordering::Acquire)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn queued(&self) -> (usize, usize) {
+        let st = self.lock();
+        (st.frames.len(), st.bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared(frames: usize, bytes: usize) -> Shared {
+        Shared::new(
+            QueueLimit::default()
+                .with_max_frames(frames)
+                .with_max_bytes(bytes),
+            None,
+            None,
+        )
+    }
+
+    #[test]
+    fn bound_by_frames() {
+        let s = shared(2, 1000);
+        s.push(Bytes::from_static(b"a"), true).unwrap();
+        s.push(Bytes::from_static(b"b"), true).unwrap();
+        let e = s.push(Bytes::from_static(b"c"), true).unwrap_err();
+        assert!(e.is_queue_full());
+        assert_eq!(&e.into_frame()[..], b"c");
+        assert_eq!(s.queued(), (2, 2));
+        // Frames on the stream's own behalf bypass the bound.
+        s.push(Bytes::from_static(b"d"), false).unwrap();
+        assert_eq!(s.queued(), (3, 3));
+    }
+
+    #[test]
+    fn bound_by_bytes_but_an_oversized_frame_fits_an_empty_queue() {
+        let s = shared(100, 4);
+        s.push(Bytes::from_static(b"123456"), true).unwrap();
+        assert!(s
+            .push(Bytes::from_static(b"1"), true)
+            .unwrap_err()
+            .is_queue_full());
+        assert!(matches!(s.pop(), Pop::Frame(_)));
+        s.push(Bytes::from_static(b"1234"), true).unwrap();
+        assert!(s.push(Bytes::from_static(b"5"), true).is_err());
+    }
+
+    #[test]
+    fn sweep_keep_alive_counts_idle_time_from_the_last_write() {
+        let s = Shared::new(
+            QueueLimit::default(),
+            Some(Duration::from_millis(500)),
+            None,
+        );
+        s.touch(1000);
+        s.keep_alive_if_idle(1499);
+        assert_eq!(s.queued(), (0, 0));
+        s.keep_alive_if_idle(1500);
+        assert_eq!(s.queued(), (1, 3));
+        // Queuing it counts as activity: no second one on the next sweep.
+        s.keep_alive_if_idle(1750);
+        assert_eq!(s.queued(), (1, 3));
+        let none = Shared::new(QueueLimit::default(), None, None);
+        none.keep_alive_if_idle(u64::MAX);
+        assert_eq!(none.queued(), (0, 0));
+    }
+
+    #[test]
+    fn close_drains_then_ends_and_abort_drops() {
+        let s = shared(10, 100);
+        s.push(Bytes::from_static(b"a"), true).unwrap();
+        s.close();
+        assert!(s.is_closed());
+        assert!(s
+            .push(Bytes::from_static(b"b"), true)
+            .unwrap_err()
+            .is_closed());
+        assert!(matches!(s.pop(), Pop::Frame(_)));
+        assert!(matches!(s.pop(), Pop::End));
+        let s = shared(10, 100);
+        s.push(Bytes::from_static(b"a"), true).unwrap();
+        s.abort();
+        assert!(s.is_gone());
+        assert!(s.take_all().is_none());
+    }
+}

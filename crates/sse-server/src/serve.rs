@@ -1,0 +1,883 @@
+//! [`serve`]: a drop-in for `axum::serve` whose event streams are light.
+//!
+//! Why it exists (see DESIGN.md, "What the subscriber path costs"): a
+//! connection that stays inside hyper keeps an 8 KB read buffer and an 8 KB
+//! write buffer for its whole life, and `axum::serve` adds more; for an
+//! event stream that lives for hours and writes a few bytes now and then,
+//! that is almost all of its memory. Here each HTTP/1.1 request head is
+//! parsed with `httparse` from a temporary buffer. A `GET` that accepts
+//! `text/event-stream` is answered by the same router; if the answer is one
+//! of our event streams, this connection's task writes the head and the
+//! chunked frames itself, holding only the socket and the stream's queue,
+//! and drains the whole queue with one `writev`. Everything else (other
+//! requests, other answers, HTTP/2, anything `httparse` does not accept) is
+//! handed to hyper with the bytes already read put back in front.
+
+use std::collections::VecDeque;
+use std::future::{Future, IntoFuture};
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::response::Response;
+use axum::Router;
+use bytes::{Bytes, BytesMut};
+use http::{header, HeaderMap, HeaderName, HeaderValue, Request, StatusCode, Version};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
+
+use crate::queue::Shared;
+use crate::request::StreamMarker;
+use crate::Shutdown;
+
+const _: () = assert!(SWEEP_EVERY.as_millis() > 0);
+
+/// The largest request head the light path parses itself; a longer one is
+/// handed to hyper, which applies its own limit (and answers 431).
+const MAX_HEAD: usize = 16 * 1024;
+/// The most headers the light path parses itself.
+const MAX_HEADERS: usize = 64;
+/// Time allowed for a request head once its first byte has arrived.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long graceful shutdown waits for connections to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Bytes a client may send while its stream is written (a pipelined next
+/// request); more closes the connection.
+const MAX_PIPELINED: usize = 8 * 1024;
+
+/// Serves `router` on `listener`, like `axum::serve`, with light event
+/// streams (see the module docs).
+///
+/// Await the returned [`Serve`] (it implements `IntoFuture`); it runs
+/// until an accept error it cannot recover from, or until the signal given
+/// to [`with_graceful_shutdown`](Serve::with_graceful_shutdown) fires.
+///
+/// Every request carries a [`Shutdown`] in its extensions, so streams
+/// created with [`EventStreamRequest`](crate::EventStreamRequest) end with a
+/// final `retry:` on graceful shutdown, whichever path serves them.
+///
+/// # What differs from `axum::serve`
+/// - A stream taken over by the light path is written directly: layers that
+///   transform response *bodies* do not see it. A response that carries
+///   `Content-Encoding` (a compression layer touched it) is left to hyper.
+/// - Sockets get `TCP_NODELAY`, so each event leaves at once.
+pub fn serve(listener: TcpListener, router: Router) -> Serve<std::future::Pending<()>> {
+    Serve {
+        listener,
+        router,
+        signal: std::future::pending(),
+    }
+}
+
+/// The server returned by [`serve`]; await it to run.
+#[must_use = "the server does nothing unless awaited"]
+pub struct Serve<F> {
+    listener: TcpListener,
+    router: Router,
+    signal: F,
+}
+
+impl<F> std::fmt::Debug for Serve<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Serve")
+            .field("listener", &self.listener)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F> Serve<F> {
+    /// Stops accepting when `signal` resolves, then ends every open event
+    /// stream (final `retry:`), lets hyper finish in-flight requests, and
+    /// returns when every connection is done, or after 10 seconds at most:
+    /// a client that stopped reading could otherwise block a write, and so
+    /// the shutdown, forever (the connections left are dropped when the
+    /// runtime stops).
+    pub fn with_graceful_shutdown<G>(self, signal: G) -> Serve<G>
+    where
+        G: Future<Output = ()> + Send + 'static,
+    {
+        Serve {
+            listener: self.listener,
+            router: self.router,
+            signal,
+        }
+    }
+
+    /// The address the listener is bound to.
+    ///
+    /// # Errors
+    /// As [`TcpListener::local_addr`].
+    pub fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+}
+
+impl<F> IntoFuture for Serve<F>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    type Output = io::Result<()>;
+    type IntoFuture = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(run(self.listener, self.router, self.signal))
+    }
+}
+
+async fn run<F>(listener: TcpListener, router: Router, signal: F) -> io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let ctx = Arc::new(Ctx {
+        router,
+        shutdown: Shutdown::new(),
+        tracker: TaskTracker::new(),
+        sweeper: Sweeper::new(),
+    });
+    tokio::spawn(sweep(Arc::downgrade(&ctx)));
+    tokio::pin!(signal);
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = &mut signal => break,
+        };
+        match accepted {
+            Ok((sock, _peer)) => {
+                // Events are small and should leave at once.
+                let _ = sock.set_nodelay(true);
+                spawn_connection(sock, ctx.clone(), BytesMut::new());
+            }
+            Err(e) if is_connection_error(&e) => {}
+            Err(e) => {
+                // Usually out of file descriptors: wait instead of spinning,
+                // as axum and hyper's examples do.
+                tracing::error!(error = %e, "accept failed");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = &mut signal => break,
+                }
+            }
+        }
+    }
+    drop(listener);
+    ctx.shutdown.trigger();
+    ctx.tracker.close();
+    // A client that stopped reading can keep a write (ours or hyper's)
+    // blocked forever; do not let it hold the shutdown hostage.
+    if tokio::time::timeout(SHUTDOWN_GRACE, ctx.tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            open = ctx.tracker.len(),
+            "connections still open after the shutdown grace period; leaving them"
+        );
+    }
+    Ok(())
+}
+
+/// What every connection of one server shares: one pointer per connection.
+struct Ctx {
+    router: Router,
+    shutdown: Shutdown,
+    tracker: TaskTracker,
+    sweeper: Sweeper,
+}
+
+/// How often the light path's keep-alive sweep runs. Keep-alive comments
+/// on the light path go out between `keep_alive` and `keep_alive +
+/// SWEEP_EVERY` after the last write.
+const SWEEP_EVERY: Duration = Duration::from_millis(250);
+
+/// Keep-alive for light-path streams: one timer for the whole server
+/// instead of one per stream (a tokio timer is ~120 bytes, a tenth of what
+/// a light stream costs in all). Each sweep queues a keep-alive comment on
+/// every stream idle for its keep-alive time; the stream's task writes it
+/// like any frame, so a client that left is noticed then.
+struct Sweeper {
+    epoch: Instant,
+    /// Streams with keep-alive; dead entries are dropped on each sweep.
+    streams: Mutex<Vec<std::sync::Weak<Shared>>>,
+}
+
+impl Sweeper {
+    fn new() -> Self {
+        Sweeper {
+            epoch: Instant::now(),
+            streams: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<std::sync::Weak<Shared>>> {
+        // Only pushes and a retain happen under this lock.
+        self.streams.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn register(&self, shared: &Arc<Shared>) {
+        if shared.keep_alive.is_some() {
+            shared.touch(self.now_ms());
+            self.lock().push(Arc::downgrade(shared));
+        }
+    }
+
+    fn sweep_once(&self) {
+        let now = self.now_ms();
+        self.lock().retain(|w| match w.upgrade() {
+            Some(s) if !s.is_gone() => {
+                s.keep_alive_if_idle(now);
+                true
+            }
+            _ => false,
+        });
+    }
+}
+
+/// Runs while the server or any of its connections is alive (they hold
+/// the context), so streams keep their keep-alives even if the `Serve`
+/// future is dropped, and the sweep stops once everything is gone.
+async fn sweep(ctx: std::sync::Weak<Ctx>) {
+    let mut every = tokio::time::interval(SWEEP_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let Some(ctx) = ctx.upgrade() else { return };
+        ctx.sweeper.sweep_once();
+    }
+}
+
+fn is_connection_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}
+
+/// What became of a request head.
+enum Routed {
+    /// One of our streams: write `head`, then the stream's frames; then
+    /// close the connection if the flag is set (`Connection: close`).
+    Stream(Arc<Shared>, Vec<u8>, bool),
+    /// hyper serves the connection from `prefix` on (the bytes already
+    /// read); if `response` is set, it is the answer to the first request
+    /// (the router already produced it).
+    /// (Boxed: a `Response` is large, and this enum lives in the
+    /// connection's state.)
+    Hyper(Box<(Bytes, Option<Response>)>),
+    /// The connection ended, or the server is shutting down.
+    Done,
+}
+
+/// One connection until a request is answered with one of our streams;
+/// then a separate, smaller task writes the stream (see [`stream_task`]).
+/// hyper's machinery and the router's future live behind `Box`es only
+/// while used.
+async fn connection(mut sock: TcpStream, ctx: Arc<Ctx>, mut pending: BytesMut) {
+    let routed = Box::pin(read_and_route(
+        &mut sock,
+        &mut pending,
+        &ctx.router,
+        &ctx.shutdown,
+    ))
+    .await;
+    match routed {
+        Routed::Stream(shared, head, close_after) => {
+            ctx.sweeper.register(&shared);
+            let task = stream_task(sock, shared, head, pending, close_after, ctx.clone());
+            ctx.tracker.spawn(task);
+        }
+        Routed::Hyper(handover) => {
+            let (prefix, response) = *handover;
+            let (router, shutdown) = (ctx.router.clone(), ctx.shutdown.clone());
+            drop(ctx);
+            Box::pin(serve_hyper(sock, prefix, router, shutdown, response)).await;
+        }
+        Routed::Done => {}
+    }
+}
+
+/// The task that writes one light stream: it holds the socket, the
+/// stream's queue, and one pointer to the server's context. After a clean
+/// end, the connection goes back to reading requests (a new task).
+async fn stream_task(
+    mut sock: TcpStream,
+    shared: Arc<Shared>,
+    head: Vec<u8>,
+    mut pending: BytesMut,
+    close_after: bool,
+    ctx: Arc<Ctx>,
+) {
+    let clean = matches!(
+        write_stream(&mut sock, &shared, head, &mut pending, &ctx.sweeper).await,
+        Ok(true)
+    );
+    if clean {
+        shared.finished();
+    } else {
+        shared.abort();
+    }
+    drop(shared);
+    if clean && !close_after && !ctx.shutdown.is_triggered() {
+        spawn_connection(sock, ctx, pending);
+    }
+}
+
+/// A plain function (not `async`), so that `connection` and `stream_task`,
+/// which start each other, do not form a cycle of future types.
+fn spawn_connection(sock: TcpStream, ctx: Arc<Ctx>, pending: BytesMut) {
+    let tracker = ctx.tracker.clone();
+    tracker.spawn(connection(sock, ctx, pending));
+}
+
+/// Reads one request head and, when it is a stream request, routes it.
+async fn read_and_route(
+    sock: &mut TcpStream,
+    pending: &mut BytesMut,
+    router: &Router,
+    shutdown: &Shutdown,
+) -> Routed {
+    let head_len = match read_head(sock, pending, shutdown).await {
+        Ok(Some(n)) => n,
+        Ok(None) | Err(HeadError::Io) => return Routed::Done,
+        Err(HeadError::NotOurs) => {
+            return Routed::Hyper(Box::new((std::mem::take(pending).freeze(), None)))
+        }
+    };
+    let Some(request) = light_request(&pending[..head_len], shutdown) else {
+        return Routed::Hyper(Box::new((std::mem::take(pending).freeze(), None)));
+    };
+    let response = match router.clone().oneshot(request).await {
+        Ok(r) => r,
+        Err(never) => match never {},
+    };
+    match takeover(&response) {
+        Some(shared) => {
+            let head = encode_head(&response);
+            let close_after = response
+                .headers()
+                .get(header::CONNECTION)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+            // The body must not treat its drop as the client leaving: this
+            // task goes on writing the stream.
+            shared.detach();
+            drop(response);
+            // Keep only what came after the head (a pipelined request);
+            // `split_to` + drop frees nothing until `pending` is empty, so
+            // replace it when nothing follows the head.
+            if pending.len() == head_len {
+                *pending = BytesMut::new();
+            } else {
+                let _ = pending.split_to(head_len);
+            }
+            Routed::Stream(shared, head, close_after)
+        }
+        None => Routed::Hyper(Box::new((std::mem::take(pending).freeze(), Some(response)))),
+    }
+}
+
+enum HeadError {
+    /// Not something we parse (HTTP/2 preface, HTTP/1.0, a head too long,
+    /// a malformed head): hyper decides.
+    NotOurs,
+    /// The connection failed or timed out.
+    Io,
+}
+
+/// Reads until `pending` holds a complete head; returns its length.
+/// `Ok(None)`: the client closed an idle connection, or shutdown began
+/// while it was idle.
+async fn read_head(
+    sock: &mut TcpStream,
+    pending: &mut BytesMut,
+    shutdown: &Shutdown,
+) -> Result<Option<usize>, HeadError> {
+    let mut deadline: Option<Instant> = None;
+    loop {
+        if !pending.is_empty() {
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut req = httparse::Request::new(&mut headers);
+            match req.parse(pending) {
+                Ok(httparse::Status::Complete(n)) => return Ok(Some(n)),
+                Ok(httparse::Status::Partial) if pending.len() < MAX_HEAD => {}
+                _ => return Err(HeadError::NotOurs),
+            }
+            if deadline.is_none() {
+                deadline = Some(Instant::now() + HEAD_TIMEOUT);
+            }
+        }
+        // Wait for bytes without holding a buffer: an idle keep-alive
+        // connection costs no read buffer.
+        let ready = match deadline {
+            None => {
+                tokio::select! {
+                    r = sock.readable() => r,
+                    _ = shutdown.triggered() => return Ok(None),
+                }
+            }
+            Some(d) => match tokio::time::timeout_at(d, sock.readable()).await {
+                Ok(r) => r,
+                Err(_) => return Err(HeadError::Io),
+            },
+        };
+        if ready.is_err() {
+            return Err(HeadError::Io);
+        }
+        pending.reserve(2048);
+        match sock.try_read_buf(pending) {
+            Ok(0) if pending.is_empty() => return Ok(None),
+            Ok(0) => return Err(HeadError::Io),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(_) => return Err(HeadError::Io),
+        }
+    }
+}
+
+/// Builds the request for the router when the head is a light-path
+/// candidate: an HTTP/1.1 `GET` with no body and no upgrade, accepting
+/// `text/event-stream`.
+fn light_request(head: &[u8], shutdown: &Shutdown) -> Option<Request<Body>> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let Ok(httparse::Status::Complete(_)) = req.parse(head) else {
+        return None;
+    };
+    if req.method != Some("GET") || req.version != Some(1) {
+        return None;
+    }
+    let mut map = HeaderMap::with_capacity(req.headers.len());
+    for h in req.headers.iter() {
+        let name = HeaderName::from_bytes(h.name.as_bytes()).ok()?;
+        let value = HeaderValue::from_bytes(h.value).ok()?;
+        map.append(name, value);
+    }
+    let has_body = map.contains_key(header::TRANSFER_ENCODING)
+        || map
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
+    if has_body
+        || map.contains_key(header::UPGRADE)
+        || map.contains_key(header::EXPECT)
+        || !crate::request::accepts_event_stream(&map)
+    {
+        return None;
+    }
+    let uri: http::Uri = req.path?.parse().ok()?;
+    let mut request = Request::new(Body::empty());
+    *request.uri_mut() = uri;
+    *request.version_mut() = Version::HTTP_11;
+    *request.headers_mut() = map;
+    request.extensions_mut().insert(shutdown.clone());
+    Some(request)
+}
+
+/// The stream behind a response, when we can write it ourselves: one of
+/// ours, 200, and untouched by layers that rewrite bodies.
+fn takeover(response: &Response) -> Option<Arc<Shared>> {
+    let marker = response.extensions().get::<StreamMarker>()?;
+    let h = response.headers();
+    if response.status() != StatusCode::OK
+        || h.contains_key(header::CONTENT_ENCODING)
+        || h.contains_key(header::CONTENT_LENGTH)
+        || h.contains_key(header::TRANSFER_ENCODING)
+        || marker.0.is_detached()
+    {
+        return None;
+    }
+    Some(marker.0.clone())
+}
+
+fn encode_head(response: &Response) -> Vec<u8> {
+    let mut head = Vec::with_capacity(256);
+    head.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
+    for (name, value) in response.headers() {
+        head.extend_from_slice(name.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    if !response.headers().contains_key(header::DATE) {
+        head.extend_from_slice(b"date: ");
+        head.extend_from_slice(httpdate::fmt_http_date(std::time::SystemTime::now()).as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    head.extend_from_slice(b"transfer-encoding: chunked\r\n\r\n");
+    head
+}
+
+static NO_FRAMES: VecDeque<Bytes> = VecDeque::new();
+const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
+/// Writes one stream: the head, then its frames as chunks, one `writev`
+/// per batch of queued frames. `Ok(true)`: it ended cleanly (the last
+/// chunk was written); `Ok(false)`: the client left or the stream was
+/// disconnected.
+///
+/// Every wait is one `poll_fn` over the stream's own state (woken by
+/// pushes, keep-alives from the sweep, close, shutdown and disconnect
+/// alike) and the socket's read readiness, so the task stays small: no
+/// timer, no futures for a cancellation token, a shutdown signal or socket
+/// readiness.
+async fn write_stream(
+    sock: &mut TcpStream,
+    shared: &Shared,
+    head: Vec<u8>,
+    pending: &mut BytesMut,
+    sweeper: &Sweeper,
+) -> io::Result<bool> {
+    let mut head = Some(head);
+    loop {
+        let Some(frames) = shared.take_all() else {
+            if shared.is_gone() {
+                // Disconnected (fell behind, or the client left): no clean end.
+                return Ok(false);
+            }
+            return match write_out(sock, shared, head.take(), &NO_FRAMES, LAST_CHUNK)? {
+                None => Ok(true),
+                Some(rest) => rest.await,
+            };
+        };
+        if !frames.is_empty() || head.is_some() {
+            if let Some(rest) = write_out(sock, shared, head.take(), &frames, b"")? {
+                if !rest.await? {
+                    return Ok(false);
+                }
+            }
+            shared.recycle(frames);
+            shared.touch(sweeper.now_ms());
+            continue;
+        }
+        // Not kept across the wait below.
+        drop(frames);
+        let readable = std::future::poll_fn(|cx| {
+            if shared.poll_writer(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+            sock.poll_read_ready(cx).map(Some)
+        })
+        .await;
+        if let Some(r) = readable {
+            r?;
+            if !read_while_streaming(sock, pending)? {
+                return Ok(false);
+            }
+        }
+    }
+}
+
+/// Runs a write unless the stream is disconnected first (a client that
+/// does not read must not keep the task blocked on its socket).
+async fn unless_gone<F>(shared: &Shared, write: F) -> io::Result<Option<()>>
+where
+    F: Future<Output = io::Result<()>>,
+{
+    tokio::pin!(write);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(r) = write.as_mut().poll(cx) {
+            return Poll::Ready(r.map(Some));
+        }
+        shared.register_writer(cx.waker());
+        if shared.is_gone() {
+            return Poll::Ready(Ok(None));
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// Reads what the client sent while its stream is written. `false` when
+/// the client closed (EOF, error) or sent more than [`MAX_PIPELINED`].
+fn read_while_streaming(sock: &mut TcpStream, pending: &mut BytesMut) -> io::Result<bool> {
+    let mut buf = [0u8; 512];
+    match sock.try_read(&mut buf) {
+        Ok(0) => Ok(false),
+        Ok(n) => {
+            if pending.len() + n > MAX_PIPELINED {
+                return Ok(false);
+            }
+            pending.extend_from_slice(&buf[..n]);
+            Ok(true)
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(true),
+        Err(_) => Ok(false),
+    }
+}
+
+/// Frames written from slices on the stack; a longer queue takes the slow
+/// path (a heap list of slices), which only a backlog produces.
+const STACK_FRAMES: usize = 60;
+
+type SlowWrite<'a> = Pin<Box<dyn Future<Output = io::Result<bool>> + Send + 'a>>;
+
+/// Writes `head` (if any), then all of `frames` as one chunk, then `tail`
+/// (a static chunk).
+///
+/// First a non-blocking `writev` from slices on the stack: while the
+/// client keeps up, that writes everything with no allocation and no
+/// future state. `Ok(None)` then. Otherwise it returns the rest as a boxed
+/// future to await (its state exists only while the socket is full); that
+/// future yields `false` when the stream was disconnected meanwhile.
+/// A plain function, not `async`, so the caller's state holds at most the
+/// `Box`.
+fn write_out<'a>(
+    sock: &'a mut TcpStream,
+    shared: &'a Shared,
+    head: Option<Vec<u8>>,
+    frames: &'a VecDeque<Bytes>,
+    tail: &'static [u8],
+) -> io::Result<Option<SlowWrite<'a>>> {
+    let written = match try_write_now(sock, head.as_deref(), frames, tail) {
+        Ok(None) => return Ok(None),
+        Ok(Some(n)) => n,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+        Err(e) => return Err(e),
+    };
+    Ok(Some(Box::pin(async move {
+        let rest = write_rest(sock, head.as_deref(), frames, tail, written);
+        Ok(unless_gone(shared, rest).await?.is_some())
+    })))
+}
+
+/// `Ok(None)`: all written; `Ok(Some(n))`: only `n` bytes were.
+fn try_write_now(
+    sock: &TcpStream,
+    head: Option<&[u8]>,
+    frames: &VecDeque<Bytes>,
+    tail: &[u8],
+) -> io::Result<Option<usize>> {
+    if frames.len() > STACK_FRAMES {
+        return Ok(Some(0));
+    }
+    let mut size_line = [0u8; 20];
+    let mut slices = [IoSlice::new(&[]); STACK_FRAMES + 4];
+    let (count, total) = fill_slices(head, frames, tail, &mut size_line, |i, s| slices[i] = s);
+    let n = sock.try_write_vectored(&slices[..count])?;
+    Ok((n < total).then_some(n))
+}
+
+/// Lays out the slices of one write; returns (slice count, total bytes).
+fn fill_slices<'a>(
+    head: Option<&'a [u8]>,
+    frames: &'a VecDeque<Bytes>,
+    tail: &'a [u8],
+    size_line: &'a mut [u8; 20],
+    mut put: impl FnMut(usize, IoSlice<'a>),
+) -> (usize, usize) {
+    let mut i = 0;
+    let mut total = 0;
+    let mut push = |s: &'a [u8]| {
+        put(i, IoSlice::new(s));
+        i += 1;
+        total += s.len();
+    };
+    if let Some(h) = head {
+        push(h);
+    }
+    let len: usize = frames.iter().map(Bytes::len).sum();
+    if len > 0 {
+        push(chunk_size_line(len, size_line));
+        for f in frames {
+            push(f);
+        }
+        push(b"\r\n");
+    }
+    if !tail.is_empty() {
+        push(tail);
+    }
+    (i, total)
+}
+
+/// The slow path: writes what `try_write_now` could not, skipping the
+/// `skip` bytes it did write.
+async fn write_rest(
+    sock: &mut TcpStream,
+    head: Option<&[u8]>,
+    frames: &VecDeque<Bytes>,
+    tail: &[u8],
+    skip: usize,
+) -> io::Result<()> {
+    let mut size_line = [0u8; 20];
+    let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(frames.len() + 4);
+    fill_slices(head, frames, tail, &mut size_line, |_, s| slices.push(s));
+    let mut rest: &mut [IoSlice<'_>] = &mut slices;
+    IoSlice::advance_slices(&mut rest, skip);
+    while !rest.is_empty() {
+        // At most IOV_MAX (1024 on Linux) slices per call.
+        let upto = rest.len().min(1024);
+        let n = sock.write_vectored(&rest[..upto]).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut rest, n);
+    }
+    Ok(())
+}
+
+/// `<hex len>\r\n`.
+fn chunk_size_line(len: usize, buf: &mut [u8; 20]) -> &[u8] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut i = 18;
+    buf[18] = b'\r';
+    buf[19] = b'\n';
+    let mut v = len;
+    loop {
+        i -= 1;
+        buf[i] = HEX[v & 0xf];
+        v >>= 4;
+        if v == 0 {
+            break;
+        }
+    }
+    &buf[i..]
+}
+
+/// hyper serves the rest of the connection, reading `prefix` first. The
+/// first request's answer is `first` when the router already produced it.
+async fn serve_hyper(
+    sock: TcpStream,
+    prefix: Bytes,
+    router: Router,
+    shutdown: Shutdown,
+    first: Option<Response>,
+) {
+    let first = Arc::new(Mutex::new(first));
+    let sd = shutdown.clone();
+    let service = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
+        let prepared = first.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let router = router.clone();
+        req.extensions_mut().insert(sd.clone());
+        async move {
+            match prepared {
+                Some(r) => Ok::<_, std::convert::Infallible>(r),
+                None => router.oneshot(req.map(Body::new)).await,
+            }
+        }
+    });
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let conn = builder.serve_connection_with_upgrades(
+        TokioIo::new(Rewind {
+            prefix,
+            inner: sock,
+        }),
+        service,
+    );
+    tokio::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            return;
+        }
+        _ = shutdown.triggered() => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    if let Err(e) = conn.await {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
+/// A socket with bytes already read put back in front.
+struct Rewind {
+    prefix: Bytes,
+    inner: TcpStream,
+}
+
+impl AsyncRead for Rewind {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if !self.prefix.is_empty() {
+            let n = self.prefix.len().min(buf.remaining());
+            let chunk = self.prefix.split_to(n);
+            buf.put_slice(&chunk);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Rewind {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The per-subscriber task is the stream task: keep it small
+    /// (DESIGN.md budgets under 1 KB of user-space memory per idle
+    /// subscriber in all; tokio rounds a task up to 128-byte multiples).
+    #[tokio::test]
+    async fn stream_task_future_is_small() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sock = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let ctx = Arc::new(Ctx {
+            router: Router::new(),
+            shutdown: Shutdown::new(),
+            tracker: TaskTracker::new(),
+            sweeper: Sweeper::new(),
+        });
+        let fut = stream_task(
+            sock,
+            Arc::new(Shared::new(crate::QueueLimit::default(), None, None)),
+            Vec::new(),
+            BytesMut::new(),
+            false,
+            ctx,
+        );
+        let size = std::mem::size_of_val(&fut);
+        eprintln!("stream task future: {size} bytes");
+        // 416 bytes when this was written; the bound
+        // catches a large future creeping back in (an unboxed hyper
+        // connection would be kilobytes).
+        assert!(size <= 448, "stream task future is {size} bytes");
+    }
+
+    #[test]
+    fn chunk_sizes() {
+        let mut b = [0u8; 20];
+        assert_eq!(chunk_size_line(0, &mut b), b"0\r\n");
+        assert_eq!(chunk_size_line(255, &mut b), b"ff\r\n");
+        assert_eq!(chunk_size_line(4096, &mut b), b"1000\r\n");
+        assert_eq!(chunk_size_line(usize::MAX, &mut b), b"ffffffffffffffff\r\n");
+    }
+}

@@ -1,0 +1,245 @@
+//! The event target and its response over real HTTP, through both
+//! `axum::serve` and `sse_server::serve`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{get, get_h2, target_router, within, Kind, Server};
+use sse_server::{Event, Verdict};
+
+both!(
+    default_headers_on_http11,
+    headers_can_be_added_and_overridden,
+    http2_has_no_connection_header,
+    exact_bytes_then_close_flushes_and_ends,
+    interceptor_sees_events_and_can_cancel,
+    keep_alive_when_idle_and_disconnect_noticed,
+    no_content_answer,
+    shutdown_sends_retry_and_ends_streams,
+    events_arrive_one_by_one,
+    connection_serves_a_second_request_after_a_stream,
+    light_path_takes_over_http11_streams_only,
+    http2_streams_end_at_shutdown_too,
+);
+
+async fn default_headers_on_http11(kind: Kind) {
+    let (router, mut targets) = target_router(|b| b);
+    let server = Server::start(kind, router).await;
+    let s = get(server.addr, "/events", &[]).await;
+    let _target = within("target", targets.recv()).await.unwrap();
+    assert_eq!(s.status, 200);
+    assert_eq!(s.version, http::Version::HTTP_11);
+    assert_eq!(s.header("content-type"), Some("text/event-stream"));
+    assert_eq!(s.header("cache-control"), Some("no-cache"));
+    assert_eq!(s.header("x-accel-buffering"), Some("no"));
+    assert_eq!(s.header("connection"), Some("keep-alive"));
+    assert_eq!(s.header("transfer-encoding"), Some("chunked"));
+    assert_eq!(s.header("content-length"), None);
+}
+
+async fn headers_can_be_added_and_overridden(kind: Kind) {
+    let (router, mut targets) = target_router(|b| {
+        b.header("cache-control", "no-store")
+            .header("x-custom", "one")
+            .header("x-custom", "two")
+    });
+    let server = Server::start(kind, router).await;
+    let s = get(server.addr, "/events", &[]).await;
+    let _target = within("target", targets.recv()).await.unwrap();
+    let cc: Vec<_> = s.headers.get_all("cache-control").iter().collect();
+    assert_eq!(cc, ["no-store"]);
+    let custom: Vec<_> = s.headers.get_all("x-custom").iter().collect();
+    assert_eq!(custom, ["one", "two"]);
+    assert_eq!(s.header("content-type"), Some("text/event-stream"));
+}
+
+async fn http2_has_no_connection_header(kind: Kind) {
+    let (router, mut targets) = target_router(|b| b);
+    let server = Server::start(kind, router).await;
+    let mut s = get_h2(server.addr, "/events").await;
+    let target = within("target", targets.recv()).await.unwrap();
+    assert_eq!(s.version, http::Version::HTTP_2);
+    assert_eq!(s.status, 200);
+    assert_eq!(s.header("connection"), None);
+    assert_eq!(s.header("content-type"), Some("text/event-stream"));
+    assert_eq!(s.header("cache-control"), Some("no-cache"));
+    assert_eq!(s.header("x-accel-buffering"), Some("no"));
+    target.dispatch_message("over h2").unwrap();
+    assert_eq!(s.read_until(b"\n\n").await, b"data: over h2\n\n");
+}
+
+async fn exact_bytes_then_close_flushes_and_ends(kind: Kind) {
+    let (router, mut targets) = target_router(|b| b.retry(Duration::from_secs(3)));
+    let server = Server::start(kind, router).await;
+    let mut s = get(server.addr, "/events", &[]).await;
+    let target = within("target", targets.recv()).await.unwrap();
+    assert!(target.dispatch_message("hello\nworld").unwrap());
+    assert!(target
+        .dispatch_message(&serde_json::json!({"hello": "world"}))
+        .unwrap());
+    let ping = Event::new()
+        .event("ping")
+        .unwrap()
+        .id("1")
+        .unwrap()
+        .retry(Duration::from_millis(2500))
+        .json_data(&serde_json::json!({"n": 1}))
+        .unwrap();
+    assert!(target.dispatch_event(ping).unwrap());
+    target.dispatch_comment("note").unwrap();
+    assert!(!target.is_closed());
+    within("close", target.close()).await;
+    assert!(target.is_closed());
+    assert!(target.dispatch_message("late").unwrap_err().is_closed());
+    let body = s.read_to_end().await;
+    assert_eq!(
+        std::str::from_utf8(body).unwrap(),
+        "retry: 3000\n\n\
+         data: hello\ndata: world\n\n\
+         data: {\"hello\":\"world\"}\n\n\
+         id: 1\nevent: ping\nretry: 2500\ndata: {\"n\":1}\n\n\
+         : note\n\n"
+    );
+}
+
+async fn interceptor_sees_events_and_can_cancel(kind: Kind) {
+    let (router, mut targets) = target_router(|b| b);
+    let server = Server::start(kind, router).await;
+    let mut s = get(server.addr, "/events", &[]).await;
+    let mut target = within("target", targets.recv()).await.unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    target.add_interceptor(move |ev| {
+        log.lock()
+            .unwrap()
+            .push(ev.data_ref().unwrap_or_default().to_owned());
+        Verdict::Send
+    });
+    target.add_interceptor(|ev| match ev.event_type() {
+        Some(t) if t == "secret" => Verdict::Cancel,
+        _ => Verdict::Send,
+    });
+    let secret = Event::new().event("secret").unwrap().data("hidden");
+    assert!(!target.dispatch_event(secret).unwrap());
+    assert!(target.dispatch_message("shown").unwrap());
+    within("close", target.close()).await;
+    assert_eq!(s.read_to_end().await, b"data: shown\n\n");
+    assert_eq!(*seen.lock().unwrap(), ["hidden", "shown"]);
+}
+
+async fn keep_alive_when_idle_and_disconnect_noticed(kind: Kind) {
+    let (router, mut targets) = target_router(|b| b.keep_alive(Some(Duration::from_millis(300))));
+    let server = Server::start(kind, router).await;
+    let mut s = get(server.addr, "/events", &[]).await;
+    let target = within("target", targets.recv()).await.unwrap();
+    target.dispatch_message("first").unwrap();
+    // Idle after the event: the next thing on the wire is a keep-alive.
+    assert_eq!(s.read_until(b":\n\n").await, b"data: first\n\n:\n\n");
+    // The client leaves; the server notices when it next writes, at the
+    // latest at the next keep-alive.
+    drop(s);
+    within("disconnect noticed", target.closed()).await;
+    assert!(target.is_closed());
+    assert!(target.dispatch_message("x").unwrap_err().is_closed());
+}
+
+async fn no_content_answer(kind: Kind) {
+    let router = axum::Router::new().route(
+        "/events",
+        axum::routing::get(|| async { sse_server::no_content() }),
+    );
+    let server = Server::start(kind, router).await;
+    let mut s = get(server.addr, "/events", &[]).await;
+    assert_eq!(s.status, 204);
+    assert_eq!(s.header("content-type"), None);
+    assert_eq!(s.read_to_end().await, b"");
+}
+
+async fn shutdown_sends_retry_and_ends_streams(kind: Kind) {
+    let (router, mut targets) = target_router(|b| b);
+    let mut server = Server::start(kind, router).await;
+    let mut s = get(server.addr, "/events", &[]).await;
+    let target = within("target", targets.recv()).await.unwrap();
+    target.dispatch_message("before").unwrap();
+    s.read_until(b"before\n\n").await;
+    let done = server.shut_down();
+    assert_eq!(
+        s.read_to_end().await,
+        b"data: before\n\nretry: 1000\n\n",
+        "the stream ends cleanly after a final retry"
+    );
+    within("target closed", target.closed()).await;
+    within("server stops", done).await.unwrap().unwrap();
+}
+
+async fn events_arrive_one_by_one(kind: Kind) {
+    let (router, mut targets) = target_router(|b| b);
+    let server = Server::start(kind, router).await;
+    let mut s = get(server.addr, "/events", &[]).await;
+    let target = within("target", targets.recv()).await.unwrap();
+    for i in 0..5 {
+        // The next event is only sent once the previous one arrived, so
+        // any buffering between target and client makes this hang.
+        let line = format!("data: {i}\n\n");
+        target.dispatch_message(&i.to_string()).unwrap();
+        s.read_until(line.as_bytes()).await;
+    }
+}
+
+async fn connection_serves_a_second_request_after_a_stream(kind: Kind) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (router, mut targets) = target_router(|b| b.keep_alive(None));
+    let router = router.route("/plain", axum::routing::get(|| async { "plain" }));
+    let server = Server::start(kind, router).await;
+    let mut sock = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    sock.write_all(b"GET /events HTTP/1.1\r\nhost: x\r\naccept: text/event-stream\r\n\r\n")
+        .await
+        .unwrap();
+    let target = within("target", targets.recv()).await.unwrap();
+    target.dispatch_message("one").unwrap();
+    target.close().await;
+    sock.write_all(b"GET /plain HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    while !common::contains(&got, b"plain") {
+        let mut buf = [0u8; 1024];
+        let n = within("read", sock.read(&mut buf)).await.unwrap();
+        assert!(
+            n > 0,
+            "connection closed: {}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&got);
+    assert!(
+        text.to_ascii_lowercase()
+            .contains("\r\n\r\nb\r\ndata: one\n\n\r\n0\r\n\r\nhttp/1.1 200 ok\r\n"),
+        "{text}"
+    );
+}
+
+async fn light_path_takes_over_http11_streams_only(kind: Kind) {
+    let (router, mut targets) = target_router(|b| b);
+    let server = Server::start(kind, router).await;
+    let _s1 = get(server.addr, "/events", &[]).await;
+    let t1 = within("target", targets.recv()).await.unwrap();
+    assert_eq!(t1.is_written_by_light_path(), kind == Kind::Light);
+    let _s2 = get_h2(server.addr, "/events").await;
+    let t2 = within("target", targets.recv()).await.unwrap();
+    assert!(!t2.is_written_by_light_path(), "HTTP/2 stays in hyper");
+}
+
+async fn http2_streams_end_at_shutdown_too(kind: Kind) {
+    let (router, mut targets) = target_router(|b| b);
+    let mut server = Server::start(kind, router).await;
+    let mut s = get_h2(server.addr, "/events").await;
+    let target = within("target", targets.recv()).await.unwrap();
+    target.dispatch_message("h2").unwrap();
+    s.read_until(b"data: h2\n\n").await;
+    let done = server.shut_down();
+    assert_eq!(s.read_to_end().await, b"data: h2\n\nretry: 1000\n\n");
+    within("server stops", done).await.unwrap().unwrap();
+}
