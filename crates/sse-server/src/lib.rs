@@ -75,6 +75,8 @@
 //!
 //! # Features
 //! - `axum` (default): the extractor, `IntoResponse`, and [`serve`].
+//! - `tls`: `serve_tls` and `load_pem_config`, HTTPS with HTTP/2 and
+//!   HTTP/1.1 by ALPN (rustls).
 
 #![deny(missing_docs, unsafe_code)]
 #![warn(rust_2018_idioms)]
@@ -91,6 +93,8 @@ mod request;
 mod serve;
 mod shutdown;
 mod target;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use body::EventStream;
 pub use broadcast::{Broadcast, Sent, HISTORY_GAP_EVENT};
@@ -102,6 +106,8 @@ pub use serve::{serve, Serve};
 pub use shutdown::Shutdown;
 pub use sse_wire::{Event, EventId, EventType};
 pub use target::{Closed, EventTarget, FrameSender, Verdict};
+#[cfg(feature = "tls")]
+pub use tls::{load_pem_config, serve_tls, ServeTls, TlsConfigError};
 
 // Handles cross tasks and threads.
 const _: () = {

@@ -47,7 +47,7 @@ const MAX_HEADERS: usize = 64;
 /// Time allowed for a request head once its first byte has arrived.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long graceful shutdown waits for connections to finish.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Bytes a client may send while its stream is written (a pipelined next
 /// request); more closes the connection.
 const MAX_PIPELINED: usize = 8 * 1024;
@@ -256,7 +256,7 @@ async fn sweep(ctx: std::sync::Weak<Ctx>) {
     }
 }
 
-fn is_connection_error(e: &io::Error) -> bool {
+pub(crate) fn is_connection_error(e: &io::Error) -> bool {
     matches!(
         e.kind(),
         io::ErrorKind::ConnectionRefused
@@ -745,13 +745,15 @@ fn chunk_size_line(len: usize, buf: &mut [u8; 20]) -> &[u8] {
 
 /// hyper serves the rest of the connection, reading `prefix` first. The
 /// first request's answer is `first` when the router already produced it.
-async fn serve_hyper(
-    sock: TcpStream,
+pub(crate) async fn serve_hyper<S>(
+    sock: S,
     prefix: Bytes,
     router: Router,
     shutdown: Shutdown,
     first: Option<Response>,
-) {
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let first = Arc::new(Mutex::new(first));
     let sd = shutdown.clone();
     let service = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
@@ -790,12 +792,12 @@ async fn serve_hyper(
 }
 
 /// A socket with bytes already read put back in front.
-struct Rewind {
+struct Rewind<S> {
     prefix: Bytes,
-    inner: TcpStream,
+    inner: S,
 }
 
-impl AsyncRead for Rewind {
+impl<S: AsyncRead + Unpin> AsyncRead for Rewind<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -811,7 +813,7 @@ impl AsyncRead for Rewind {
     }
 }
 
-impl AsyncWrite for Rewind {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Rewind<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -1,0 +1,204 @@
+//! [`serve_tls`]: HTTPS with HTTP/2 and HTTP/1.1 chosen by ALPN.
+//!
+//! Over TLS every connection goes through hyper (the light path of
+//! [`serve`](crate::serve) writes plain TCP sockets). HTTP/2 is what makes
+//! TLS worth it for event streams: a browser holds many `EventSource`s to
+//! one origin over a single connection instead of hitting HTTP/1.1's six
+//! connections per origin.
+
+use std::future::{Future, IntoFuture};
+use std::io;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use bytes::Bytes;
+use tokio::net::TcpListener;
+use tokio_rustls::rustls;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::task::TaskTracker;
+
+use crate::serve::{is_connection_error, serve_hyper, SHUTDOWN_GRACE};
+use crate::Shutdown;
+
+/// Time a client gets to complete the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A certificate or key that could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TlsConfigError(String);
+
+/// A server configuration from PEM files: the certificate chain and its
+/// private key (PKCS#8, PKCS#1 or SEC1), offering HTTP/2 then HTTP/1.1 by
+/// ALPN.
+///
+/// # Errors
+/// When a file cannot be read, holds no certificate or key, or the key
+/// does not fit the certificate.
+pub fn load_pem_config(
+    cert: &Path,
+    key: &Path,
+) -> Result<Arc<rustls::ServerConfig>, TlsConfigError> {
+    let read = |p: &Path| {
+        std::fs::read(p).map_err(|e| TlsConfigError(format!("cannot read {}: {e}", p.display())))
+    };
+    let cert_pem = read(cert)?;
+    let key_pem = read(key)?;
+    let chain = rustls_pemfile::certs(&mut cert_pem.as_slice())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsConfigError(format!("invalid certificate in {}: {e}", cert.display())))?;
+    if chain.is_empty() {
+        return Err(TlsConfigError(format!(
+            "no certificate in {}",
+            cert.display()
+        )));
+    }
+    let key_der = rustls_pemfile::private_key(&mut key_pem.as_slice())
+        .map_err(|e| TlsConfigError(format!("invalid private key in {}: {e}", key.display())))?
+        .ok_or_else(|| TlsConfigError(format!("no private key in {}", key.display())))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsConfigError(format!("TLS versions: {e}")))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key_der)
+        .map_err(|e| TlsConfigError(format!("the key does not fit the certificate: {e}")))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Serves `router` over TLS on `listener`, HTTP/2 or HTTP/1.1 as ALPN
+/// decides; otherwise like [`serve`](crate::serve): every request carries a
+/// [`Shutdown`], and graceful shutdown ends open event streams with a final
+/// `retry:`.
+pub fn serve_tls(
+    listener: TcpListener,
+    router: Router,
+    config: Arc<rustls::ServerConfig>,
+) -> ServeTls<std::future::Pending<()>> {
+    ServeTls {
+        listener,
+        router,
+        acceptor: TlsAcceptor::from(config),
+        signal: std::future::pending(),
+    }
+}
+
+/// The server returned by [`serve_tls`]; await it to run.
+#[must_use = "the server does nothing unless awaited"]
+pub struct ServeTls<F> {
+    listener: TcpListener,
+    router: Router,
+    acceptor: TlsAcceptor,
+    signal: F,
+}
+
+impl<F> std::fmt::Debug for ServeTls<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeTls")
+            .field("listener", &self.listener)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F> ServeTls<F> {
+    /// As [`Serve::with_graceful_shutdown`](crate::Serve::with_graceful_shutdown).
+    pub fn with_graceful_shutdown<G>(self, signal: G) -> ServeTls<G>
+    where
+        G: Future<Output = ()> + Send + 'static,
+    {
+        ServeTls {
+            listener: self.listener,
+            router: self.router,
+            acceptor: self.acceptor,
+            signal,
+        }
+    }
+
+    /// The address the listener is bound to.
+    ///
+    /// # Errors
+    /// As [`TcpListener::local_addr`].
+    pub fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+}
+
+impl<F> IntoFuture for ServeTls<F>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    type Output = io::Result<()>;
+    type IntoFuture = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(run(self.listener, self.router, self.acceptor, self.signal))
+    }
+}
+
+async fn run<F>(
+    listener: TcpListener,
+    router: Router,
+    acceptor: TlsAcceptor,
+    signal: F,
+) -> io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let shutdown = Shutdown::new();
+    let tracker = TaskTracker::new();
+    tokio::pin!(signal);
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = &mut signal => break,
+        };
+        match accepted {
+            Ok((sock, _peer)) => {
+                let _ = sock.set_nodelay(true);
+                let (acceptor, router, shutdown) =
+                    (acceptor.clone(), router.clone(), shutdown.clone());
+                tracker.spawn(async move {
+                    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(sock))
+                        .await
+                    {
+                        Ok(Ok(tls)) => tls,
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!("TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    serve_hyper(tls, Bytes::new(), router, shutdown, None).await;
+                });
+            }
+            Err(e) if is_connection_error(&e) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "accept failed");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = &mut signal => break,
+                }
+            }
+        }
+    }
+    drop(listener);
+    shutdown.trigger();
+    tracker.close();
+    if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            open = tracker.len(),
+            "TLS connections still open after the shutdown grace period; leaving them"
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,164 @@
+//! `serve_tls`: HTTPS with HTTP/2 or HTTP/1.1 chosen by ALPN, against a
+//! certificate generated for the test, with real rustls clients.
+#![cfg(feature = "tls")]
+
+use std::future::IntoFuture;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::get;
+use axum::Router;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use sse_server::{Event, EventStreamRequest};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::rustls;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+async fn events(req: EventStreamRequest) -> axum::response::Response {
+    let (target, response) = req.send_events();
+    target
+        .dispatch_event(Event::new().id("1").unwrap().data("over tls"))
+        .unwrap();
+    tokio::spawn(async move {
+        let _ = target.close().await;
+    });
+    axum::response::IntoResponse::into_response(response)
+}
+
+struct Pki {
+    dir: std::path::PathBuf,
+    cert_der: rustls::pki_types::CertificateDer<'static>,
+}
+
+fn pki() -> Pki {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let dir = std::env::temp_dir().join(format!(
+        "sse-tls-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("cert.pem"), cert.cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), cert.key_pair.serialize_pem()).unwrap();
+    Pki {
+        dir,
+        cert_der: cert.cert.der().clone(),
+    }
+}
+
+async fn start(pki: &Pki) -> std::net::SocketAddr {
+    let config =
+        sse_server::load_pem_config(&pki.dir.join("cert.pem"), &pki.dir.join("key.pem")).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = Router::new().route("/events", get(events));
+    tokio::spawn(sse_server::serve_tls(listener, app, config).into_future());
+    addr
+}
+
+async fn tls_connect(
+    pki: &Pki,
+    addr: std::net::SocketAddr,
+    alpn: &[&[u8]],
+) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(pki.cert_der.clone()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .unwrap()
+}
+
+fn request() -> http::Request<Empty<Bytes>> {
+    http::Request::get("https://localhost/events")
+        .header("accept", "text/event-stream")
+        .body(Empty::new())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn http2_is_negotiated_and_events_arrive() {
+    let pki = pki();
+    let addr = start(&pki).await;
+    let tls = tls_connect(&pki, addr, &[b"h2", b"http/1.1"]).await;
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (mut send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let response = tokio::time::timeout(WAIT, send.send_request(request()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(response.version(), http::Version::HTTP_2);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    assert!(
+        response.headers().get("connection").is_none(),
+        "no Connection header on HTTP/2"
+    );
+    let body = tokio::time::timeout(WAIT, response.into_body().collect())
+        .await
+        .unwrap()
+        .unwrap()
+        .to_bytes();
+    assert_eq!(&body[..], b"id: 1\ndata: over tls\n\n");
+}
+
+#[tokio::test]
+async fn http1_is_served_when_the_client_offers_only_http1() {
+    let pki = pki();
+    let addr = start(&pki).await;
+    let tls = tls_connect(&pki, addr, &[b"http/1.1"]).await;
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let response = tokio::time::timeout(WAIT, send.send_request(request()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(response.version(), http::Version::HTTP_11);
+    assert_eq!(response.headers()["connection"], "keep-alive");
+    let body = tokio::time::timeout(WAIT, response.into_body().collect())
+        .await
+        .unwrap()
+        .unwrap()
+        .to_bytes();
+    assert_eq!(&body[..], b"id: 1\ndata: over tls\n\n");
+}
+
+#[test]
+fn unreadable_or_mismatched_pem_is_a_clear_error() {
+    let pki = pki();
+    let missing = sse_server::load_pem_config(&pki.dir.join("nope.pem"), &pki.dir.join("key.pem"))
+        .unwrap_err();
+    assert!(missing.to_string().contains("cannot read"), "{missing}");
+    let other = rcgen::generate_simple_self_signed(vec!["x".to_owned()]).unwrap();
+    std::fs::write(
+        pki.dir.join("other-key.pem"),
+        other.key_pair.serialize_pem(),
+    )
+    .unwrap();
+    let mismatch =
+        sse_server::load_pem_config(&pki.dir.join("cert.pem"), &pki.dir.join("other-key.pem"))
+            .unwrap_err();
+    assert!(mismatch.to_string().contains("does not fit"), "{mismatch}");
+    std::fs::write(pki.dir.join("empty.pem"), "").unwrap();
+    let empty = sse_server::load_pem_config(&pki.dir.join("empty.pem"), &pki.dir.join("key.pem"))
+        .unwrap_err();
+    assert!(empty.to_string().contains("no certificate"), "{empty}");
+}
