@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod decode;
+mod listen;
 
 #[derive(Parser)]
 #[command(name = "sse", version, about = "Server-Sent Events, end to end")]
@@ -18,12 +19,15 @@ struct Cli {
 enum Command {
     /// Decode a captured event stream into one JSON object per line.
     Decode(decode::Args),
+    /// Connect to an event stream and print its events (curl for SSE).
+    Listen(listen::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Decode(args) => decode::run(args),
+        Command::Listen(args) => listen::run(args),
     };
     match result {
         Ok(code) => code,

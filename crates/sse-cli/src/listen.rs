@@ -1,0 +1,245 @@
+//! `sse listen URL`: curl for server-sent events. Connects with
+//! `sse-client`'s `EventSource` and prints what arrives, as text for people
+//! or as JSON lines for programs.
+
+use std::io::{self, IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use futures_util::{FutureExt, StreamExt};
+use serde_json::json;
+use sse_client::{Event, EventSource, ReconnectPolicy};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The event stream's URL (http or https).
+    url: String,
+    /// Add a request header, as 'Name: value' (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    headers: Vec<String>,
+    /// Request method (for POST-based SSE APIs).
+    #[arg(short = 'X', long, value_name = "METHOD", default_value = "GET")]
+    method: String,
+    /// Request body, sent on every (re)connection.
+    #[arg(short = 'd', long, value_name = "BODY")]
+    data: Option<String>,
+    /// Resume after this event ID (sent as Last-Event-ID).
+    #[arg(long, value_name = "ID")]
+    last_event_id: Option<String>,
+    /// Exit (successfully) after this many messages.
+    #[arg(long, value_name = "N")]
+    max_events: Option<u64>,
+    /// Print one JSON object per line: messages as {"type","data","id"},
+    /// state changes as {"state","reason"}.
+    #[arg(long)]
+    json: bool,
+    /// Do not reconnect: the first disconnect ends the command.
+    #[arg(long)]
+    no_reconnect: bool,
+    /// Give up on a connection that does not answer, or goes silent (no
+    /// bytes at all, not even a keep-alive), for this many seconds.
+    #[arg(long, value_name = "SECS")]
+    timeout: Option<f64>,
+    /// Also reconnect (with backoff) on these HTTP statuses, e.g. 502,503.
+    #[arg(long, value_name = "STATUS", value_delimiter = ',')]
+    retry_status: Vec<u16>,
+}
+
+/// ANSI styles, empty when colour is off.
+struct Style {
+    event: &'static str,
+    id: &'static str,
+    state: &'static str,
+    reset: &'static str,
+}
+
+impl Style {
+    fn new(colour: bool) -> Self {
+        if colour {
+            Style {
+                event: "\x1b[1;36m",
+                id: "\x1b[2m",
+                state: "\x1b[33m",
+                reset: "\x1b[0m",
+            }
+        } else {
+            Style {
+                event: "",
+                id: "",
+                state: "",
+                reset: "",
+            }
+        }
+    }
+}
+
+/// Where the output goes, in either format.
+struct Printer<W: Write> {
+    out: W,
+    json: bool,
+    style: Style,
+}
+
+impl<W: Write> Printer<W> {
+    fn state(&mut self, state: &str, reason: Option<&str>) -> io::Result<()> {
+        if self.json {
+            let line = match reason {
+                Some(r) => json!({"state": state, "reason": r}),
+                None => json!({"state": state}),
+            };
+            serde_json::to_writer(&mut self.out, &line)?;
+            return self.out.write_all(b"\n");
+        }
+        // People read state changes as commentary, so they go to stderr
+        // and stdout stays pure data for a pipe.
+        let s = &self.style;
+        match reason {
+            Some(r) => eprintln!("{}* {state}: {r}{}", s.state, s.reset),
+            None => eprintln!("{}* {state}{}", s.state, s.reset),
+        }
+        Ok(())
+    }
+
+    fn message(&mut self, m: &sse_client::Message) -> io::Result<()> {
+        if self.json {
+            // Same keys, same order as `sse decode`.
+            let line = json!({"type": &*m.event_type, "data": &*m.data, "id": &*m.id});
+            serde_json::to_writer(&mut self.out, &line)?;
+            return self.out.write_all(b"\n");
+        }
+        let s = &self.style;
+        write!(self.out, "{}event: {}{}", s.event, m.event_type, s.reset)?;
+        if !m.id.is_empty() {
+            write!(self.out, "  {}id: {}{}", s.id, m.id, s.reset)?;
+        }
+        writeln!(self.out)?;
+        writeln!(self.out, "{}", m.data)?;
+        writeln!(self.out)
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(listen(args))
+}
+
+fn build(args: &Args) -> anyhow::Result<EventSource> {
+    let mut builder = EventSource::builder(&args.url);
+    for h in &args.headers {
+        let Some((name, value)) = h.split_once(':') else {
+            bail!("header {h:?} is not 'Name: value'");
+        };
+        builder = builder.header(name.trim(), value.trim());
+    }
+    let method = args
+        .method
+        .parse::<sse_client::http::Method>()
+        .with_context(|| format!("invalid method {:?}", args.method))?;
+    builder = builder.method(method);
+    if let Some(body) = &args.data {
+        builder = builder.body(body.clone());
+    }
+    if let Some(id) = &args.last_event_id {
+        builder = builder.last_event_id(id.as_str());
+    }
+    if let Some(secs) = args.timeout {
+        let t = Duration::try_from_secs_f64(secs)
+            .ok()
+            .filter(|t| !t.is_zero())
+            .with_context(|| format!("--timeout {secs} is not a positive number of seconds"))?;
+        builder = builder.connect_timeout(Some(t)).idle_timeout(Some(t));
+    }
+    let policy = if args.no_reconnect {
+        ReconnectPolicy::never()
+    } else {
+        ReconnectPolicy::default().retry_statuses(args.retry_status.iter().copied())
+    };
+    builder.reconnect(policy).build().context("cannot listen")
+}
+
+async fn listen(args: Args) -> anyhow::Result<ExitCode> {
+    let mut es = build(&args)?;
+    let colour = !args.json && io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let mut p = Printer {
+        out: io::BufWriter::new(io::stdout().lock()),
+        json: args.json,
+        style: Style::new(colour),
+    };
+    p.state("connecting", None)?;
+    p.out.flush()?;
+    let mut count = 0u64;
+    if args.max_events == Some(0) {
+        p.state("closed", Some("max events reached"))?;
+        p.out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let interrupt = tokio::signal::ctrl_c();
+    tokio::pin!(interrupt);
+    loop {
+        // Flush only when nothing more is ready: a burst of events costs
+        // one write, and a live stream still shows each event at once.
+        let event = match es.next().now_or_never() {
+            Some(ev) => ev,
+            None => {
+                p.out.flush()?;
+                tokio::select! {
+                    ev = es.next() => ev,
+                    _ = &mut interrupt => {
+                        es.close();
+                        p.state("closed", Some("interrupted"))?;
+                        p.out.flush()?;
+                        return Ok(ExitCode::from(130));
+                    }
+                }
+            }
+        };
+        let Some(event) = event else {
+            // Only reached after a close we did not ask for, which an
+            // Error event announced already.
+            p.out.flush()?;
+            return Ok(ExitCode::SUCCESS);
+        };
+        match event {
+            Event::Open => p.state("open", None)?,
+            Event::Message(m) => {
+                p.message(&m)?;
+                count += 1;
+                if args.max_events.is_some_and(|max| count >= max) {
+                    es.close();
+                    p.state("closed", Some("max events reached"))?;
+                    p.out.flush()?;
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
+            Event::Error {
+                error,
+                will_reconnect: true,
+            } => p.state("connecting", Some(&error.to_string()))?,
+            Event::Error {
+                error,
+                will_reconnect: false,
+            } => {
+                // 204 is the server's way to say "done"; a clean end with
+                // --no-reconnect is the end the user asked for.
+                let done = error.is_no_content() || (args.no_reconnect && error.is_eof());
+                if args.json || done {
+                    p.state("closed", Some(&error.to_string()))?;
+                }
+                p.out.flush()?;
+                if done {
+                    return Ok(ExitCode::SUCCESS);
+                }
+                let detail = std::error::Error::source(&error)
+                    .map(|s| format!(" ({s})"))
+                    .unwrap_or_default();
+                eprintln!("sse listen: {error}{detail}");
+                return Ok(ExitCode::FAILURE);
+            }
+            _ => {}
+        }
+    }
+}
