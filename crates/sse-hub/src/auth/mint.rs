@@ -1,0 +1,176 @@
+//! Minting HS256 access tokens: the development token `sse serve` prints on
+//! a first run, and `sse publish --key`. Production deployments get tokens
+//! from their authorization server; this is the convenience for everyone
+//! else, and it writes exactly the claims the validator expects (H format).
+
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{json, Value};
+
+/// What a minted token grants, to whom, and for how long.
+///
+/// ```
+/// use sse_hub::auth::{mint_hs256, TokenSpec};
+/// let token = mint_hs256(b"a secret of at least 32 bytes...", &TokenSpec::publisher("https://hub.example/.well-known/mercure", ["*"]), 1_700_000_000).unwrap();
+/// assert_eq!(token.split('.').count(), 3);
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct TokenSpec {
+    /// The `aud` claim: the hub's resource identifier.
+    pub audience: String,
+    /// Topic selectors granted `publish` (exact topics, or `*`).
+    pub publish: Vec<String>,
+    /// Topic selectors granted `subscribe`.
+    pub subscribe: Vec<String>,
+    /// Lifetime: `exp` = now + this.
+    pub ttl: Duration,
+    /// The `iss` claim, when the hub checks one.
+    pub issuer: Option<String>,
+    /// The `sub` claim.
+    pub subject: Option<String>,
+}
+
+impl TokenSpec {
+    /// A token that may publish to `topics`, valid for one hour.
+    pub fn publisher<I, S>(audience: impl Into<String>, topics: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        TokenSpec {
+            audience: audience.into(),
+            publish: topics.into_iter().map(Into::into).collect(),
+            subscribe: Vec::new(),
+            ttl: Duration::from_secs(3600),
+            issuer: None,
+            subject: None,
+        }
+    }
+
+    /// A token that may subscribe to (and read private updates of) `topics`,
+    /// valid for one hour.
+    pub fn subscriber<I, S>(audience: impl Into<String>, topics: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        TokenSpec {
+            subscribe: topics.into_iter().map(Into::into).collect(),
+            ..TokenSpec::publisher(audience, Vec::<String>::new())
+        }
+    }
+
+    /// The same spec with another lifetime.
+    pub fn with_ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+}
+
+/// A token that could not be minted.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot mint the token: {0}")]
+pub struct MintError(String);
+
+/// Signs an RFC 9068 access token (`typ: at+jwt`) with HS256, granting what
+/// `spec` says through `authorization_details`, issued at `now` (Unix
+/// seconds).
+///
+/// # Errors
+/// When the secret is empty or the spec grants nothing.
+pub fn mint_hs256(secret: &[u8], spec: &TokenSpec, now: u64) -> Result<String, MintError> {
+    if secret.is_empty() {
+        return Err(MintError("the signing secret is empty".to_owned()));
+    }
+    if spec.publish.is_empty() && spec.subscribe.is_empty() {
+        return Err(MintError("the token would grant nothing".to_owned()));
+    }
+    let detail = |action: &str, topics: &[String]| {
+        json!({
+            "type": "https://mercure.rocks/authorization-detail",
+            "actions": [action],
+            "topics": topics.iter().map(|t| json!({"match": t})).collect::<Vec<_>>(),
+        })
+    };
+    let mut details = Vec::new();
+    if !spec.publish.is_empty() {
+        details.push(detail("publish", &spec.publish));
+    }
+    if !spec.subscribe.is_empty() {
+        details.push(detail("subscribe", &spec.subscribe));
+    }
+    let mut claims = json!({
+        "aud": spec.audience,
+        "iat": now,
+        "exp": now.saturating_add(spec.ttl.as_secs()),
+        "authorization_details": details,
+    });
+    if let (Some(iss), Value::Object(map)) = (&spec.issuer, &mut claims) {
+        map.insert("iss".to_owned(), json!(iss));
+    }
+    if let (Some(sub), Value::Object(map)) = (&spec.subject, &mut claims) {
+        map.insert("sub".to_owned(), json!(sub));
+    }
+    let mut header = Header::new(Algorithm::HS256);
+    header.typ = Some("at+jwt".to_owned());
+    jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(secret))
+        .map_err(|e| MintError(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{AuthConfig, Authorizer, JwtAlgorithm, Role, VerificationKey};
+    use crate::topic::{HubUrl, Topic};
+
+    const HUB: &str = "https://hub.example/.well-known/mercure";
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn authorizer() -> Authorizer {
+        let mut c = AuthConfig::new(HUB);
+        c.publisher_keys = vec![VerificationKey::hmac(JwtAlgorithm::HS256, SECRET).unwrap()];
+        c.subscriber_keys = c.publisher_keys.clone();
+        Authorizer::new(c, HubUrl::parse(HUB).unwrap())
+    }
+
+    #[test]
+    fn minted_publisher_token_passes_the_validator_with_its_grants() {
+        let now = 1_700_000_000;
+        let spec = TokenSpec::publisher(HUB, ["https://example.com/a"]);
+        let token = mint_hs256(SECRET, &spec, now).unwrap();
+        let creds = authorizer()
+            .verify(Role::Publisher, &token, now + 1)
+            .unwrap();
+        assert!(creds.can_publish(&["https://example.com/a".to_owned()]));
+        assert!(!creds.can_publish(&["https://example.com/b".to_owned()]));
+        assert_eq!(creds.expires_at(), Some(now + 3600));
+    }
+
+    #[test]
+    fn minted_star_grants_everything_and_expires() {
+        let now = 1_700_000_000;
+        let spec = TokenSpec::subscriber(HUB, ["*"]).with_ttl(Duration::from_secs(60));
+        let token = mint_hs256(SECRET, &spec, now).unwrap();
+        let hub = HubUrl::parse(HUB).unwrap();
+        let creds = authorizer().verify(Role::Subscriber, &token, now).unwrap();
+        let topic = Topic::new("https://example.com/anything", &hub);
+        assert!(creds.can_read_private(std::slice::from_ref(&topic)));
+        assert!(creds.can_subscribe(&topic));
+        assert!(authorizer()
+            .verify(Role::Subscriber, &token, now + 61)
+            .is_err());
+    }
+
+    #[test]
+    fn minting_refuses_empty_secret_and_empty_grants() {
+        let spec = TokenSpec::publisher(HUB, ["*"]);
+        assert!(mint_hs256(b"", &spec, 0).is_err());
+        let nothing = TokenSpec::publisher(HUB, Vec::<String>::new());
+        assert!(mint_hs256(SECRET, &nothing, 0)
+            .unwrap_err()
+            .to_string()
+            .contains("grant nothing"));
+    }
+}

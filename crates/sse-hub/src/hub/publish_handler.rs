@@ -1,0 +1,118 @@
+//! Publish: `POST` on the hub URL (M13–M23, M29).
+//!
+//! Parse (400/413/415), authorize every topic (401/403), check the origin
+//! when the token came in a cookie (CSRF, M29), append to the store and
+//! wait until it is durable, then answer `200 text/plain; charset=utf-8`
+//! with the id. The fan-out delivers from the store's live feed, so the
+//! publisher never waits on a subscriber. A store that is busy, closed or
+//! failing gives a 503 that says so: an update is never dropped silently.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::Response;
+
+use super::metrics::inc;
+use super::{header_values, plain, rejection, unavailable, unix_now, HubState};
+use crate::auth::{check_cookie_publish_origin, TokenSources, TokenTransport};
+use crate::publish::PublishRequest;
+
+pub(crate) async fn handle(state: Arc<HubState>, request: Request) -> Response {
+    if state.is_stopping() {
+        return unavailable("the hub is shutting down", Duration::from_secs(1));
+    }
+    let (parts, body) = request.into_parts();
+    let max_body = state.config.publish.max_body;
+    // Stop reading past the cap: one byte more is enough to know (M22).
+    let body = match axum::body::to_bytes(body, max_body.saturating_add(1)).await {
+        Ok(b) if b.len() <= max_body => b,
+        Ok(_) | Err(_) => {
+            return plain(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body too large: at most {max_body} bytes\n"),
+            )
+        }
+    };
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .map(HeaderValue::as_bytes);
+    let publish =
+        match PublishRequest::parse(content_type, &body, &state.hub, &state.config.publish) {
+            Ok(p) => p,
+            Err(r) => return rejection(&r),
+        };
+
+    let query = parts.uri.query().unwrap_or("").as_bytes();
+    let authorization = header_values(&parts.headers, header::AUTHORIZATION);
+    let cookies = header_values(&parts.headers, header::COOKIE);
+    let sources = TokenSources {
+        authorization: &authorization,
+        cookies: &cookies,
+        query,
+    };
+    let credentials =
+        match state
+            .authorizer
+            .authorize_publish(&sources, publish.topics(), unix_now())
+        {
+            Ok(c) => c,
+            Err(r) => return rejection(&r),
+        };
+    if credentials.transport() == TokenTransport::Cookie {
+        // M29: a cookie rides along with any cross-site form post; only the
+        // configured origins may publish with one.
+        if let Err(r) = check_cookie_publish_origin(
+            parts.headers.get(header::ORIGIN).map(HeaderValue::as_bytes),
+            parts
+                .headers
+                .get(header::REFERER)
+                .map(HeaderValue::as_bytes),
+            &state.csrf_origins,
+        ) {
+            return rejection(&r);
+        }
+    }
+
+    let update = publish.into_update();
+    let started = Instant::now();
+    match state.store.append(update).await {
+        Ok(entry) => {
+            state.metrics.observe_append(started.elapsed());
+            state.store_failing.store(false, Ordering::Release);
+            inc(&state.metrics.publishes);
+            tracing::debug!(position = %entry.position, "update published");
+            let mut response = plain(StatusCode::OK, entry.update.id.clone());
+            // The id is the whole body (M21); no trailing newline.
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(e) => {
+            inc(&state.metrics.publish_failures);
+            if e.is_busy() {
+                tracing::warn!("publish refused: the store is busy");
+                unavailable(
+                    "the store is busy: the update was not stored, retry later",
+                    Duration::from_secs(1),
+                )
+            } else if e.is_closed() {
+                unavailable(
+                    "the hub is shutting down: the update was not stored",
+                    Duration::from_secs(1),
+                )
+            } else {
+                state.store_failing.store(true, Ordering::Release);
+                tracing::error!(error = %e, "publish failed: store error");
+                unavailable(
+                    "the store failed: the update was not stored, retry later",
+                    Duration::from_secs(5),
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! [`StoreError`]: what can go wrong in a store, opaque so it can grow.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::time::Duration;
+
+/// An error from a [`Store`](super::Store).
+///
+/// Opaque: ask it with the `is_*` predicates. The backend's own error (for
+/// SQLite, rusqlite's) is kept as the [`source`](StdError::source), never
+/// exposed in a signature.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct StoreError(Box<Kind>);
+
+// Private so variants can be added without breaking users.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Kind {
+    #[error("the store is closed")]
+    Closed,
+    #[error("the store's append queue stayed full for {0:?}")]
+    Busy(Duration),
+    #[error("the live feed fell behind and skipped {0} entries")]
+    Lagged(u64),
+    #[error("the consumer fell behind past the retained history")]
+    Evicted,
+    #[error("store backend failed: {context}")]
+    Backend {
+        context: &'static str,
+        #[source]
+        source: Box<dyn StdError + Send + Sync>,
+    },
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    fn new(kind: Kind) -> Self {
+        StoreError(Box::new(kind))
+    }
+
+    pub(crate) fn closed() -> Self {
+        Self::new(Kind::Closed)
+    }
+
+    pub(crate) fn busy(waited: Duration) -> Self {
+        Self::new(Kind::Busy(waited))
+    }
+
+    /// `skipped` is `None` when the consumer fell behind the retained
+    /// history rather than the live feed's buffer.
+    pub(crate) fn lagged(skipped: Option<u64>) -> Self {
+        Self::new(match skipped {
+            Some(n) => Kind::Lagged(n),
+            None => Kind::Evicted,
+        })
+    }
+
+    pub(crate) fn backend(
+        context: &'static str,
+        source: impl Into<Box<dyn StdError + Send + Sync>>,
+    ) -> Self {
+        Self::new(Kind::Backend {
+            context,
+            source: source.into(),
+        })
+    }
+
+    pub(crate) fn corrupt(what: impl Into<String>) -> Self {
+        Self::new(Kind::Corrupt(what.into()))
+    }
+
+    /// The store was closed; nothing was done.
+    pub fn is_closed(&self) -> bool {
+        matches!(*self.0, Kind::Closed)
+    }
+
+    /// The append queue stayed full for the configured time; the update
+    /// was not stored. A hub answers 503 and the publisher may retry.
+    pub fn is_busy(&self) -> bool {
+        matches!(*self.0, Kind::Busy(_))
+    }
+
+    /// A live-feed consumer fell behind and entries were skipped. After a
+    /// [`LiveFeed`](super::LiveFeed) lag the consumer can replay the gap;
+    /// when it also fell behind the retained history (from
+    /// [`Tail`](super::Tail)), the skipped entries are gone.
+    pub fn is_lagged(&self) -> bool {
+        matches!(*self.0, Kind::Lagged(_) | Kind::Evicted)
+    }
+
+    /// The backend (database, file system, network) failed.
+    pub fn is_backend(&self) -> bool {
+        matches!(*self.0, Kind::Backend { .. })
+    }
+
+    /// The backend holds data this version cannot read (or a file written
+    /// by a newer version).
+    pub fn is_corrupt(&self) -> bool {
+        matches!(*self.0, Kind::Corrupt(_))
+    }
+}
+
+// Errors cross tasks and threads.
+const _: fn() = || {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    assert_send_sync::<StoreError>();
+};
+
+/// The text was not a [`Position`](super::Position) (`major-minor`, both
+/// decimal `u64`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsePositionError(());
+
+impl ParsePositionError {
+    pub(crate) fn new() -> Self {
+        ParsePositionError(())
+    }
+}
+
+impl fmt::Display for ParsePositionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("invalid position: expected `<u64>-<u64>` or `<u64>`")
+    }
+}
+
+impl StdError for ParsePositionError {}

@@ -1,0 +1,505 @@
+//! The hub's history: the [`Store`] trait and its backends.
+//!
+//! A store does three things for the hub:
+//!
+//! 1. [`Store::append`] gives an [`Update`] its [`Position`] (and an id when
+//!    the publisher sent none) and resolves once the update is durable. The
+//!    publisher is answered only after that.
+//! 2. [`Store::replay`] reads the retained history after a [`Cursor`]: the
+//!    id a reconnecting client sends (`Last-Event-ID` / `lastEventID`),
+//!    `earliest`, or a position. It says whether that history is complete.
+//! 3. [`Store::live`] is a feed of committed entries in commit order, which
+//!    the hub's fan-out task consumes.
+//!
+//! Backends: [`MemoryStore`] (a bounded ring) and [`SqliteStore`] (a file,
+//! WAL, group commit). A Redis Streams backend fits the same trait: its
+//! `ms-seq` entry ids are [`Position`]s.
+//!
+//! # Handing off from replay to live without gap or duplicate
+//!
+//! Register the live feed **first**, then replay, then take live entries
+//! whose position is greater than the last one replayed ([`Handoff`] does
+//! the comparison). Nothing is lost: an entry committed before the replay's
+//! read is in the replay; one committed after it is published to the live
+//! feed after its commit, so after the feed was registered. Nothing is
+//! doubled: the position comparison drops live entries the replay already
+//! returned. [`Tail`] packages the whole sequence, including recovery when
+//! the live feed lags.
+//!
+//! In the hub, the fan-out task holds the one live feed (a [`Tail`] started
+//! at [`Cursor::Newest`]) and a subscriber registers with fan-out before
+//! it replays: the same argument holds, since fan-out forwards entries in
+//! position order, and anything it forwarded before the subscriber
+//! registered was committed before the replay read. Start the subscriber's
+//! [`Handoff`] at [`Replay::after`] (or the last replayed position); when
+//! the cursor was not found, at [`Replay::newest`].
+//!
+//! ```
+//! use std::sync::Arc;
+//! use sse_hub::store::{Cursor, MemoryConfig, MemoryStore, Store, Tail};
+//! use sse_hub::Update;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), sse_hub::store::StoreError> {
+//! let store: Arc<dyn Store> = Arc::new(MemoryStore::new(MemoryConfig::default()));
+//! let update = |id: &str| Update {
+//!     id: id.to_owned(),
+//!     topics: vec!["https://example.com/books/1".to_owned()],
+//!     data: "{}".to_owned(),
+//!     private: false,
+//!     event_type: None,
+//!     retry: None,
+//! };
+//! let first = store.append(update("a")).await?;
+//! let generated = store.append(update("")).await?; // no id: one is generated
+//! assert!(generated.update.id.starts_with("urn:uuid:"));
+//! assert!(first.position < generated.position);
+//!
+//! // A client reconnecting with `Last-Event-ID: a` gets what followed `a`.
+//! let replay = store.replay(Cursor::Id("a".to_owned()), 100).await?;
+//! assert!(replay.complete);
+//! assert_eq!(replay.entries.len(), 1);
+//! assert_eq!(replay.entries[0].update.id, generated.update.id);
+//!
+//! // Replay then live, without gap or duplicate.
+//! let mut tail = Tail::start(Arc::clone(&store), Cursor::Earliest, 100).await?;
+//! store.append(update("c")).await?;
+//! let ids: Vec<String> = [
+//!     tail.next().await?,
+//!     tail.next().await?,
+//!     tail.next().await?,
+//! ]
+//! .iter()
+//! .map(|e| e.update.id.clone())
+//! .collect();
+//! assert_eq!(ids, ["a", generated.update.id.as_str(), "c"]);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Duplicate ids
+//!
+//! A store accepts an update whose id is already in history and keeps both
+//! (rejecting would need a cross-node uniqueness check on Redis, and the
+//! Mercure text (H) settles the case instead): a cursor that names a
+//! duplicated id resolves to the **oldest retained** occurrence, so the
+//! replay includes the newer occurrence. Hubs that want unique ids generate
+//! them (an empty id does that).
+//!
+//! # How a Redis Streams backend maps onto this
+//!
+//! - [`Store::append`]: `XADD stream * …` (with `MAXLEN`/`MINID` trimming
+//!   from [`Retention`]); the returned `<ms>-<seq>` id is the entry's
+//!   [`Position`], unique and ordered across nodes. The update id keeps
+//!   being the publisher's or a generated UUID ([`generate_id`]), unique
+//!   across nodes without coordination.
+//! - Replay by update id: a hash from update id to stream id, written with
+//!   `HSETNX` (so the oldest occurrence wins, as the duplicate policy
+//!   below requires) and trimmed with the stream; then `XRANGE (<pos> +
+//!   COUNT n`. Age retention is a position bound, since stream ids start
+//!   with milliseconds.
+//! - [`Store::live`]: one task per node tails `XREAD BLOCK` from the last
+//!   id it saw and feeds a local broadcast channel, exactly as the
+//!   embedded backends feed theirs after commit; a node's own appends
+//!   arrive the same way. After a Redis outage it resumes from that id, so
+//!   the feed has no gap.
+//!
+//! # Retention
+//!
+//! [`Retention`] bounds history by count and optionally by age. Replay
+//! applies it exactly (an entry outside it is never returned, and a cursor
+//! pointing at one is reported incomplete); backends may delete the
+//! underlying data later and in batches.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+
+use crate::Update;
+
+mod clock;
+mod error;
+mod memory;
+mod sqlite;
+mod tail;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{ParsePositionError, StoreError};
+pub use memory::{MemoryConfig, MemoryStore};
+pub use sqlite::{SqliteConfig, SqliteStats, SqliteStore, Synchronous};
+pub use tail::{Handoff, Tail};
+
+/// The future returned by [`Store`] methods: boxed so that the trait is
+/// object safe.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// Durable, ordered history of updates with a live feed.
+///
+/// The trait is object safe, and the hub holds an `Arc<dyn Store>`: the
+/// backend is chosen at run time from configuration (`--store`), and a
+/// generic parameter would spread through the hub's state, router and
+/// tasks for no gain. The price is one boxed future per call, which is
+/// noise next to a commit.
+///
+/// Every backend passes the shared conformance suite
+/// (`tests/store_conformance.rs`).
+pub trait Store: Send + Sync + 'static {
+    /// Stores `update` and resolves with its entry once it is durable.
+    ///
+    /// An empty `update.id` is replaced by a generated `urn:uuid:<v4>`
+    /// ([`generate_id`]); any other id is kept as given, duplicates included
+    /// (see the module docs). Positions of successive appends increase; the
+    /// entry reaches the live feed in position order.
+    ///
+    /// Dropping the future after the update was queued does not withdraw
+    /// it: whether it was stored is then unknown.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::is_closed`] after [`Store::close`];
+    /// [`StoreError::is_busy`] when the backend's bounded queue stayed full
+    /// for its timeout (the update was not stored);
+    /// [`StoreError::is_backend`] when the backend failed (the update was
+    /// not stored).
+    fn append(&self, update: Update) -> StoreFuture<'_, Entry>;
+
+    /// Reads up to `limit` retained entries after `cursor`, oldest first.
+    ///
+    /// `limit` is clamped to at least 1. When [`Replay::more`] is set,
+    /// continue with [`Cursor::After`] the last entry's position.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::is_closed`] after [`Store::close`];
+    /// [`StoreError::is_backend`] or [`StoreError::is_corrupt`] when the
+    /// backend failed or holds data it cannot read.
+    fn replay(&self, cursor: Cursor, limit: usize) -> StoreFuture<'_, Replay>;
+
+    /// Registers a live feed: every entry committed after this call, in
+    /// position order.
+    ///
+    /// The feed is bounded; a consumer that falls behind gets
+    /// [`StoreError::is_lagged`] and catches up by replaying after the last
+    /// position it saw ([`Tail`] does that).
+    fn live(&self) -> LiveFeed;
+
+    /// Stops accepting appends, finishes those already queued, and releases
+    /// the backend's resources. Live feeds end with
+    /// [`StoreError::is_closed`]. Idempotent.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::is_backend`] when the final housekeeping failed.
+    fn close(&self) -> StoreFuture<'_, ()>;
+}
+
+// The hub holds `Arc<dyn Store>`: keep the trait object safe, and the
+// handles it moves into tasks `Send`.
+const _: Option<&dyn Store> = None;
+const _: fn() = || {
+    fn assert_send<T: Send + 'static>() {}
+    assert_send::<Tail>();
+    assert_send::<LiveFeed>();
+    assert_send::<Entry>();
+    assert_send::<Replay>();
+};
+
+/// Where an entry sits in a store's total order.
+///
+/// Two unsigned parts compared in order, written `major-minor`: a Redis
+/// Streams entry id (`<ms>-<seq>`) is one as it is, and the embedded
+/// backends use a sequence number as `major` with `minor` 0. Positions are
+/// comparable only within one store.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Position {
+    // Field order is the comparison order (derived `Ord`).
+    major: u64,
+    minor: u64,
+}
+
+impl Position {
+    /// The position before every entry.
+    pub const ZERO: Position = Position { major: 0, minor: 0 };
+
+    /// A position from its two parts.
+    pub const fn new(major: u64, minor: u64) -> Self {
+        Position { major, minor }
+    }
+
+    /// The first part (a sequence number, or a Redis entry's milliseconds).
+    pub const fn major(self) -> u64 {
+        self.major
+    }
+
+    /// The second part (0, or a Redis entry's sequence within its
+    /// millisecond).
+    pub const fn minor(self) -> u64 {
+        self.minor
+    }
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.major, self.minor)
+    }
+}
+
+impl FromStr for Position {
+    type Err = ParsePositionError;
+
+    /// Parses `major-minor` (as Redis writes stream ids) or a bare `major`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (major, minor) = s.split_once('-').unwrap_or((s, "0"));
+        let part = |p: &str| {
+            if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ParsePositionError::new());
+            }
+            p.parse::<u64>().map_err(|_| ParsePositionError::new())
+        };
+        Ok(Position::new(part(major)?, part(minor)?))
+    }
+}
+
+/// A stored update and its position. Cheap to clone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Entry {
+    /// The entry's place in the store's order.
+    pub position: Position,
+    /// The update, with its final id.
+    pub update: Arc<Update>,
+}
+
+impl Entry {
+    /// An entry (for backends, and for tests of code that consumes
+    /// entries).
+    pub fn new(position: Position, update: Arc<Update>) -> Self {
+        Entry { position, update }
+    }
+}
+
+/// Where a replay starts.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Cursor {
+    /// All retained history (Mercure's `earliest`).
+    Earliest,
+    /// After the update with this id (a client's `Last-Event-ID`). A
+    /// duplicated id means its oldest retained occurrence.
+    Id(String),
+    /// After this position (a consumer resuming where it stopped).
+    After(Position),
+    /// After the newest entry: nothing is replayed, and a [`Tail`] started
+    /// here yields only entries committed later (the fan-out task's start).
+    Newest,
+}
+
+impl Cursor {
+    /// The cursor a Mercure client asks for with `Last-Event-ID` or
+    /// `lastEventID`: `earliest` means all history, anything else an id.
+    pub fn from_last_event_id(value: &str) -> Self {
+        if value == "earliest" {
+            Cursor::Earliest
+        } else {
+            Cursor::Id(value.to_owned())
+        }
+    }
+}
+
+/// The answer to [`Store::replay`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Replay {
+    /// Entries after the cursor, oldest first, at most the requested limit.
+    pub entries: Vec<Entry>,
+    /// Whether `entries` (with the following pages) is everything that
+    /// followed the cursor. `false` when the cursor names an unknown or
+    /// evicted id, or a position older than retained history; `entries` is
+    /// then empty. Always `true` for [`Cursor::Earliest`], which asks for
+    /// whatever is retained, and for [`Cursor::Newest`].
+    ///
+    /// For Mercure: when `true` for [`Cursor::Id`], the response's
+    /// `Last-Event-ID` / `Mercure-Last-Event-ID` header is that id;
+    /// otherwise it is `earliest`.
+    pub complete: bool,
+    /// More entries follow the last one returned: replay again with
+    /// [`Cursor::After`] its position.
+    pub more: bool,
+    /// The position the cursor resolved to (entries are strictly after
+    /// it); `None` for [`Cursor::Earliest`] and for a cursor that was not
+    /// found. A consumer handing off to live compares against the last
+    /// replayed position, or this one when nothing was replayed.
+    pub after: Option<Position>,
+    /// The newest position the store had assigned when the replay read
+    /// (retained or not); `None` when it never held an entry. A consumer
+    /// whose cursor was not found starts its live handoff here.
+    pub newest: Option<Position>,
+}
+
+/// A live feed of committed entries, in position order. See
+/// [`Store::live`].
+#[derive(Debug)]
+#[must_use = "a live feed does nothing unless received from"]
+pub struct LiveFeed {
+    rx: broadcast::Receiver<Entry>,
+}
+
+impl LiveFeed {
+    /// Wraps the receiving end of a backend's broadcast channel.
+    pub(crate) fn new(rx: broadcast::Receiver<Entry>) -> Self {
+        LiveFeed { rx }
+    }
+
+    /// A feed that is already closed (for a closed store).
+    pub(crate) fn closed() -> Self {
+        let (_tx, rx) = broadcast::channel(1);
+        LiveFeed { rx }
+    }
+
+    /// The next committed entry.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::is_lagged`] when this consumer fell behind and entries
+    /// were skipped (the feed continues with newer ones);
+    /// [`StoreError::is_closed`] when the store closed.
+    pub async fn recv(&mut self) -> Result<Entry, StoreError> {
+        match self.rx.recv().await {
+            Ok(entry) => Ok(entry),
+            Err(broadcast::error::RecvError::Lagged(n)) => Err(StoreError::lagged(Some(n))),
+            Err(broadcast::error::RecvError::Closed) => Err(StoreError::closed()),
+        }
+    }
+}
+
+/// How much history a store keeps.
+///
+/// Invariant: `max_entries >= 1`. An entry is retained while it is among
+/// the newest `max_entries` and, when `max_age` is set, younger than
+/// `max_age` by the store's [`Clock`]. Eviction goes oldest first: an entry
+/// stays while an older one does (which matters only when the clock moved
+/// back).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    max_entries: usize,
+    max_age: Option<Duration>,
+}
+
+impl Retention {
+    /// Keeps the newest `max_entries` (at least 1), with no age limit.
+    pub const fn new(max_entries: usize) -> Self {
+        Retention {
+            max_entries: if max_entries == 0 { 1 } else { max_entries },
+            max_age: None,
+        }
+    }
+
+    /// Also evicts entries older than `max_age`.
+    #[must_use]
+    pub const fn with_max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = Some(max_age);
+        self
+    }
+
+    /// The maximum number of retained entries.
+    pub const fn max_entries(&self) -> usize {
+        self.max_entries
+    }
+
+    /// The maximum age of a retained entry, if any.
+    pub const fn max_age(&self) -> Option<Duration> {
+        self.max_age
+    }
+
+    /// The oldest creation time (ms since the Unix epoch) still retained at
+    /// `now_ms`, or 0 when there is no age limit.
+    pub(crate) fn age_cutoff_ms(&self, now_ms: u64) -> u64 {
+        match self.max_age {
+            Some(age) => now_ms.saturating_sub(u64::try_from(age.as_millis()).unwrap_or(u64::MAX)),
+            None => 0,
+        }
+    }
+}
+
+impl Default for Retention {
+    /// 100,000 entries, no age limit.
+    fn default() -> Self {
+        Retention::new(100_000)
+    }
+}
+
+/// A fresh update id: `urn:uuid:` and a random (v4) UUID, unique across
+/// nodes without coordination.
+pub fn generate_id() -> String {
+    format!("urn:uuid:{}", uuid::Uuid::new_v4())
+}
+
+/// Gives `update` a generated id when it has none.
+pub(crate) fn ensure_id(update: &mut Update) {
+    if update.id.is_empty() {
+        update.id = generate_id();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn position_order_is_major_then_minor() {
+        assert!(Position::new(1, 9) < Position::new(2, 0));
+        assert!(Position::new(2, 0) < Position::new(2, 1));
+        assert!(Position::ZERO < Position::new(0, 1));
+    }
+
+    #[test]
+    fn position_round_trips_through_text() {
+        let p = Position::new(1_700_000_000_000, 3);
+        assert_eq!(p.to_string(), "1700000000000-3");
+        assert_eq!("1700000000000-3".parse::<Position>(), Ok(p));
+        assert_eq!("42".parse::<Position>(), Ok(Position::new(42, 0)));
+        for bad in [
+            "",
+            "-",
+            "1-",
+            "-1",
+            "a-1",
+            "1-2-3",
+            "+1",
+            "1 -2",
+            "99999999999999999999",
+        ] {
+            assert!(bad.parse::<Position>().is_err(), "{bad:?} parsed");
+        }
+    }
+
+    #[test]
+    fn cursor_from_last_event_id() {
+        assert_eq!(Cursor::from_last_event_id("earliest"), Cursor::Earliest);
+        assert_eq!(
+            Cursor::from_last_event_id("urn:uuid:x"),
+            Cursor::Id("urn:uuid:x".to_owned())
+        );
+    }
+
+    #[test]
+    fn retention_is_at_least_one_entry() {
+        assert_eq!(Retention::new(0).max_entries(), 1);
+        let r = Retention::new(5).with_max_age(Duration::from_secs(2));
+        assert_eq!(r.age_cutoff_ms(10_000), 8_000);
+        assert_eq!(r.age_cutoff_ms(1_000), 0);
+        assert_eq!(Retention::new(5).age_cutoff_ms(10_000), 0);
+    }
+
+    #[test]
+    fn generated_ids_are_urn_uuids() {
+        let a = generate_id();
+        assert!(a.starts_with("urn:uuid:") && a.len() == "urn:uuid:".len() + 36);
+        assert_ne!(a, generate_id());
+    }
+}
