@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod decode;
 mod listen;
+mod serve;
 
 #[derive(Parser)]
 #[command(name = "sse", version, about = "Server-Sent Events, end to end")]
@@ -17,17 +18,23 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Decode a captured event stream into one JSON object per line.
-    Decode(decode::Args),
+    /// Run the hub: Mercure publish/subscribe with durable history.
+    Serve(serve::Args),
     /// Connect to an event stream and print its events (curl for SSE).
     Listen(listen::Args),
+    /// Load-test an SSE server: subscribers, a fixed-rate publisher, latency.
+    Bench(sse_bench::Args),
+    /// Decode a captured event stream into one JSON object per line.
+    Decode(decode::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Decode(args) => decode::run(args),
+        Command::Serve(args) => serve::run(args),
         Command::Listen(args) => listen::run(args),
+        Command::Bench(args) => sse_bench::run(args),
+        Command::Decode(args) => decode::run(args),
     };
     match result {
         Ok(code) => code,

@@ -85,8 +85,9 @@ pub enum HubError {
 ///
 /// The fan-out runs until [`shutdown`](Hub::shutdown) or until the store
 /// closes; dropping the `Hub` does not stop it (routers made by
-/// [`router`](Hub::router) keep serving).
-#[derive(Debug)]
+/// [`router`](Hub::router) keep serving). Cloning gives another handle to
+/// the same hub.
+#[derive(Debug, Clone)]
 pub struct Hub {
     state: Arc<HubState>,
 }

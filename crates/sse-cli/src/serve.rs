@@ -1,0 +1,598 @@
+//! `sse serve`: the Mercure hub. This file only turns flags, `SSE_*`
+//! variables and an optional TOML file into a `HubConfig`, opens the store,
+//! and runs the server; the hub itself is `sse_hub`.
+//!
+//! Precedence: a flag, then its environment variable, then the file, then
+//! the default. Secrets (JWT keys) come only from environment variables or
+//! files, never from flags, which end up in shell history and `ps`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+use sse_hub::auth::{mint_hs256, JwtAlgorithm, TokenSpec, VerificationKey};
+use sse_hub::hub::{Hub, HubConfig};
+use sse_hub::store::{Retention, Store};
+
+#[derive(clap::Args, Debug, Default)]
+pub struct Args {
+    /// Address to listen on.
+    #[arg(long, env = "SSE_ADDR", value_name = "IP:PORT")]
+    addr: Option<SocketAddr>,
+    /// Where history is kept: `sqlite://PATH` (default
+    /// `sqlite://./sse-data/hub.sqlite3`) or `memory://`.
+    #[arg(long, env = "SSE_STORE", value_name = "URL")]
+    store: Option<String>,
+    /// The hub's public URL, as clients reach it (default: derived from
+    /// --addr). Also the default token audience.
+    #[arg(long, env = "SSE_PUBLIC_URL", value_name = "URL")]
+    public_url: Option<String>,
+    /// The audience (`aud`) tokens must carry (default: the public URL).
+    #[arg(long, env = "SSE_AUDIENCE", value_name = "ID")]
+    audience: Option<String>,
+    /// Algorithm of the configured keys: HS256 (keys are secrets) or
+    /// RS256, ES256, EdDSA (keys are PEM public keys).
+    #[arg(long, env = "SSE_JWT_ALG", value_name = "ALG")]
+    jwt_alg: Option<String>,
+    /// Read the publisher key from this file (instead of
+    /// SSE_PUBLISHER_JWT_KEY).
+    #[arg(long, env = "SSE_PUBLISHER_JWT_KEY_FILE", value_name = "PATH")]
+    publisher_jwt_key_file: Option<PathBuf>,
+    /// Read the subscriber key from this file (instead of
+    /// SSE_SUBSCRIBER_JWT_KEY).
+    #[arg(long, env = "SSE_SUBSCRIBER_JWT_KEY_FILE", value_name = "PATH")]
+    subscriber_jwt_key_file: Option<PathBuf>,
+    /// When set, tokens must carry exactly this `iss`.
+    #[arg(long, env = "SSE_JWT_ISSUER", value_name = "ISS")]
+    jwt_issuer: Option<String>,
+    /// Serve subscribers that present no token (public updates only).
+    #[arg(long, env = "SSE_ALLOW_ANONYMOUS", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    allow_anonymous: Option<bool>,
+    /// A browser origin allowed to use the hub with credentials (repeat the
+    /// flag; in SSE_CORS_ORIGINS, comma-separated). Never `*`.
+    #[arg(
+        long = "cors-origin",
+        env = "SSE_CORS_ORIGINS",
+        value_delimiter = ',',
+        value_name = "ORIGIN"
+    )]
+    cors_origins: Vec<String>,
+    /// Updates kept in history (default 10000).
+    #[arg(long, env = "SSE_HISTORY_SIZE", value_name = "N")]
+    history_size: Option<usize>,
+    /// Longest an update stays in history, in seconds (default: no limit
+    /// beyond the size).
+    #[arg(long, env = "SSE_HISTORY_AGE", value_name = "SECS")]
+    history_age: Option<u64>,
+    /// Idle seconds before a keep-alive comment is sent (0: none; default 15).
+    #[arg(long, env = "SSE_HEARTBEAT", value_name = "SECS")]
+    heartbeat: Option<u64>,
+    /// Most subscriber connections (default 10000).
+    #[arg(long, env = "SSE_MAX_CONNECTIONS", value_name = "N")]
+    max_connections: Option<usize>,
+    /// Active subscriptions: subscription events and the subscriptions API.
+    #[arg(long, env = "SSE_SUBSCRIPTIONS", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    subscriptions: Option<bool>,
+    /// Accept the deployed 0.x generation's tokens (`mercure` claim, no
+    /// `typ`) and token query parameters.
+    #[arg(long, env = "SSE_LEGACY", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    legacy: Option<bool>,
+    /// PEM certificate chain: serve HTTPS with HTTP/2 and HTTP/1.1 (ALPN).
+    #[arg(long, env = "SSE_TLS_CERT", value_name = "PATH", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "SSE_TLS_KEY", value_name = "PATH", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// A TOML file with any of the settings above (snake_case names).
+    #[arg(long, env = "SSE_CONFIG", value_name = "PATH")]
+    config: Option<PathBuf>,
+}
+
+/// The TOML file's shape: the flags' names in snake_case.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    addr: Option<SocketAddr>,
+    store: Option<String>,
+    public_url: Option<String>,
+    audience: Option<String>,
+    jwt_alg: Option<String>,
+    publisher_jwt_key_file: Option<PathBuf>,
+    subscriber_jwt_key_file: Option<PathBuf>,
+    jwt_issuer: Option<String>,
+    allow_anonymous: Option<bool>,
+    #[serde(default)]
+    cors_origins: Vec<String>,
+    history_size: Option<usize>,
+    history_age: Option<u64>,
+    heartbeat: Option<u64>,
+    max_connections: Option<usize>,
+    subscriptions: Option<bool>,
+    legacy: Option<bool>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+}
+
+const DEFAULT_ADDR: &str = "127.0.0.1:3000";
+const DEFAULT_STORE: &str = "sqlite://./sse-data/hub.sqlite3";
+const HUB_PATH: &str = "/.well-known/mercure";
+/// Lifetime of the development tokens printed on a first run.
+const DEV_TOKEN_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Everything `serve` decided, resolved from all sources.
+struct Settings {
+    addr: SocketAddr,
+    store: StoreChoice,
+    tls: Option<(PathBuf, PathBuf)>,
+    hub: HubConfig,
+    /// Set when no key was configured: the generated development secret.
+    dev_secret: Option<String>,
+}
+
+#[derive(Debug)]
+enum StoreChoice {
+    Sqlite(PathBuf),
+    Memory,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    init_logging();
+    let settings = resolve(args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(settings))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("SSE_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn resolve(args: Args) -> anyhow::Result<Settings> {
+    let file: FileConfig = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the config file {}", path.display()))?;
+            toml::from_str(&text)
+                .with_context(|| format!("invalid config file {}", path.display()))?
+        }
+        None => FileConfig::default(),
+    };
+    let addr = match args.addr.or(file.addr) {
+        Some(a) => a,
+        None => DEFAULT_ADDR.parse().context("default address")?,
+    };
+    let store_url = args
+        .store
+        .or(file.store)
+        .unwrap_or_else(|| DEFAULT_STORE.to_owned());
+    let store = parse_store(&store_url)?;
+    let tls = match (
+        args.tls_cert.or(file.tls_cert),
+        args.tls_key.or(file.tls_key),
+    ) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        _ => bail!("--tls-cert and --tls-key go together"),
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let public_url = args
+        .public_url
+        .or(file.public_url)
+        .unwrap_or_else(|| format!("{scheme}://{}{HUB_PATH}", display_addr(addr)));
+
+    let mut hub = HubConfig::new(public_url.clone());
+    hub.auth.audience = args.audience.or(file.audience).unwrap_or(public_url);
+    hub.auth.issuer = args.jwt_issuer.or(file.jwt_issuer);
+    let legacy = args.legacy.or(file.legacy).unwrap_or(false);
+    hub.auth.legacy_tokens = legacy;
+    hub.auth.query_token = legacy;
+    hub.allow_anonymous = args
+        .allow_anonymous
+        .or(file.allow_anonymous)
+        .unwrap_or(false);
+    hub.cors_origins = if args.cors_origins.is_empty() {
+        file.cors_origins
+    } else {
+        args.cors_origins
+    };
+    if hub.cors_origins.iter().any(|o| o.trim() == "*") {
+        bail!("--cors-origin '*' is refused: credentialed CORS needs explicit origins");
+    }
+    let mut retention = Retention::new(args.history_size.or(file.history_size).unwrap_or(10_000));
+    if let Some(age) = args.history_age.or(file.history_age) {
+        retention = retention.with_max_age(Duration::from_secs(age));
+    }
+    hub.retention = retention;
+    hub.heartbeat = match args.heartbeat.or(file.heartbeat) {
+        Some(0) => None,
+        Some(s) => Some(Duration::from_secs(s)),
+        None => hub.heartbeat,
+    };
+    if let Some(n) = args.max_connections.or(file.max_connections) {
+        hub.limits.max_connections = n;
+    }
+    hub.subscriptions = args.subscriptions.or(file.subscriptions).unwrap_or(false);
+
+    let alg_name = args
+        .jwt_alg
+        .or(file.jwt_alg)
+        .unwrap_or_else(|| "HS256".to_owned());
+    let alg = JwtAlgorithm::from_name(&alg_name).with_context(|| {
+        format!("unknown --jwt-alg {alg_name:?} (HS256, RS256, ES256, EdDSA, …)")
+    })?;
+    let publisher = secret(
+        "SSE_PUBLISHER_JWT_KEY",
+        args.publisher_jwt_key_file.or(file.publisher_jwt_key_file),
+    )?;
+    let subscriber = secret(
+        "SSE_SUBSCRIBER_JWT_KEY",
+        args.subscriber_jwt_key_file
+            .or(file.subscriber_jwt_key_file),
+    )?;
+    let mut dev_secret = None;
+    match (publisher, subscriber) {
+        (None, None) => {
+            if !addr.ip().is_loopback() {
+                bail!(
+                    "refusing to listen on {addr} without keys: set SSE_PUBLISHER_JWT_KEY and \
+                     SSE_SUBSCRIBER_JWT_KEY (or the --…-key-file flags), or listen on 127.0.0.1"
+                );
+            }
+            let secret = dev_key(&store)?;
+            let key = VerificationKey::hmac(JwtAlgorithm::HS256, secret.as_bytes())
+                .context("development key")?;
+            hub.auth.publisher_keys = vec![key.clone()];
+            hub.auth.subscriber_keys = vec![key];
+            dev_secret = Some(secret);
+        }
+        (publisher, subscriber) => {
+            let make =
+                |what: &str, material: Option<Vec<u8>>| -> anyhow::Result<Vec<VerificationKey>> {
+                    let Some(m) = material else {
+                        return Ok(Vec::new());
+                    };
+                    let key = if alg_name.starts_with("HS") {
+                        VerificationKey::hmac(alg, &m)
+                    } else {
+                        VerificationKey::public_pem(alg, &m)
+                    };
+                    Ok(vec![key.with_context(|| {
+                        format!("invalid {what} key for {alg_name}")
+                    })?])
+                };
+            hub.auth.publisher_keys = make("publisher", publisher)?;
+            hub.auth.subscriber_keys = make("subscriber", subscriber)?;
+        }
+    }
+    Ok(Settings {
+        addr,
+        store,
+        tls,
+        hub,
+        dev_secret,
+    })
+}
+
+/// `[::1]:3000` or `127.0.0.1:3000`; an unspecified address is shown as
+/// loopback, which is where a browser on this machine reaches it.
+fn display_addr(addr: SocketAddr) -> String {
+    let mut shown = addr;
+    if addr.ip().is_unspecified() {
+        shown.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    shown.to_string()
+}
+
+fn parse_store(url: &str) -> anyhow::Result<StoreChoice> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        if path.is_empty() {
+            bail!("--store sqlite:// needs a file path, e.g. sqlite://./sse-data/hub.sqlite3");
+        }
+        return Ok(StoreChoice::Sqlite(PathBuf::from(path)));
+    }
+    if url == "memory://" || url == "memory:" {
+        return Ok(StoreChoice::Memory);
+    }
+    if url.starts_with("redis://") {
+        bail!("the Redis store is not in this build yet; use sqlite://PATH or memory://");
+    }
+    bail!("unknown --store {url:?}: use sqlite://PATH or memory://")
+}
+
+/// A key from `var`, or from `file`; `None` when neither is set.
+fn secret(var: &str, file: Option<PathBuf>) -> anyhow::Result<Option<Vec<u8>>> {
+    if let Some(path) = file {
+        let bytes = std::fs::read(&path)
+            .with_context(|| format!("cannot read the key file {}", path.display()))?;
+        // A trailing newline from `echo secret > file` is not part of the key.
+        let trimmed = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+        let trimmed = trimmed.strip_suffix(b"\r").unwrap_or(trimmed);
+        return Ok(Some(trimmed.to_vec()));
+    }
+    match std::env::var_os(var) {
+        Some(v) if !v.is_empty() => Ok(Some(v.into_encoded_bytes())),
+        _ => Ok(None),
+    }
+}
+
+/// The development secret: kept beside the SQLite file, so the tokens a
+/// first run prints still work after a restart; random per run for the
+/// memory store.
+fn dev_key(store: &StoreChoice) -> anyhow::Result<String> {
+    let fresh = || -> anyhow::Result<String> {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for a key: {e}"))?;
+        Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    };
+    let StoreChoice::Sqlite(db) = store else {
+        return fresh();
+    };
+    let path = db.parent().unwrap_or(Path::new(".")).join("dev-key");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let existing = existing.trim().to_owned();
+        if existing.len() >= 32 {
+            return Ok(existing);
+        }
+    }
+    let key = fresh()?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    write_private(&path, key.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(key)
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(bytes)
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let Settings {
+        addr,
+        store,
+        tls,
+        hub: config,
+        dev_secret,
+    } = settings;
+    let (store, store_label): (Arc<dyn Store>, String) = match &store {
+        StoreChoice::Sqlite(path) => (
+            config
+                .sqlite_store(path)
+                .with_context(|| format!("cannot open the store {}", path.display()))?,
+            format!("sqlite {}", path.display()),
+        ),
+        StoreChoice::Memory => (
+            config.memory_store(),
+            "memory (history is lost on exit)".to_owned(),
+        ),
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    let public_url = config.hub_url.clone();
+    let audience = config.auth.audience.clone();
+    let history = config.retention.max_entries();
+    let hub = Hub::new(config, Arc::clone(&store)).context("invalid hub configuration")?;
+
+    // The debug page, with development tokens only when the key is ours.
+    let dev_tokens = match &dev_secret {
+        Some(secret) => {
+            let now = now_secs();
+            let publish = mint_hs256(
+                secret.as_bytes(),
+                &TokenSpec::publisher(&audience, ["*"]).with_ttl(DEV_TOKEN_TTL),
+                now,
+            )?;
+            let subscribe = mint_hs256(
+                secret.as_bytes(),
+                &TokenSpec::subscriber(&audience, ["*"]).with_ttl(DEV_TOKEN_TTL),
+                now,
+            )?;
+            Some((publish, subscribe))
+        }
+        None => None,
+    };
+    let page = Arc::new(sse_hub::debug_page::render(
+        HUB_PATH,
+        dev_tokens.as_ref().map(|t| t.0.as_str()),
+        dev_tokens.as_ref().map(|t| t.1.as_str()),
+    ));
+    let router = hub.router().route(
+        "/",
+        axum::routing::get(move || {
+            let page = Arc::clone(&page);
+            async move { axum::response::Html(page.as_str().to_owned()) }
+        }),
+    );
+
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let base = format!("{scheme}://{}", display_addr(local));
+    println!("sse hub listening on {base}");
+    println!("  debug page: {base}/");
+    println!("  hub:        {public_url}");
+    println!("  store:      {store_label}, last {history} updates kept");
+    if let Some((publish, _)) = &dev_tokens {
+        println!();
+        println!("No keys were configured, so a development key was generated (tokens below work on this machine only).");
+        println!("  publisher token: {publish}");
+        println!("  try it:");
+        println!(
+            "    curl -d 'topic=https://example.com/demo' -d 'data={{\"hello\":\"world\"}}' \\\n      -H 'Authorization: Bearer {publish}' {base}{HUB_PATH}"
+        );
+    }
+    use std::io::Write;
+    std::io::stdout().flush().ok();
+
+    // On SIGINT/SIGTERM: the hub ends open streams with a `retry:` (so
+    // clients come back), then the server stops accepting and drains.
+    let stopping = {
+        let hub = hub.clone();
+        async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: telling clients to come back");
+            hub.shutdown().await;
+        }
+    };
+    match tls {
+        None => sse_server::serve(listener, router)
+            .with_graceful_shutdown(stopping)
+            .await
+            .context("server error")?,
+        Some((cert, key)) => {
+            let config = sse_server::load_pem_config(&cert, &key)?;
+            sse_server::serve_tls(listener, router, config)
+                .with_graceful_shutdown(stopping)
+                .await
+                .context("server error")?
+        }
+    }
+    store.close().await.context("closing the store")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_urls() {
+        assert!(matches!(
+            parse_store("memory://").unwrap(),
+            StoreChoice::Memory
+        ));
+        assert!(
+            matches!(parse_store("sqlite://./x.db").unwrap(), StoreChoice::Sqlite(p) if p == Path::new("./x.db"))
+        );
+        assert!(parse_store("sqlite://")
+            .unwrap_err()
+            .to_string()
+            .contains("needs a file path"));
+        assert!(parse_store("redis://127.0.0.1")
+            .unwrap_err()
+            .to_string()
+            .contains("not in this build"));
+        assert!(parse_store("postgres://x")
+            .unwrap_err()
+            .to_string()
+            .contains("unknown --store"));
+    }
+
+    #[test]
+    fn refuses_non_loopback_without_keys() {
+        let args = Args {
+            addr: Some("0.0.0.0:3000".parse().unwrap()),
+            store: Some("memory://".into()),
+            ..Args::default()
+        };
+        // Only when no key is in the environment of the test process.
+        if std::env::var_os("SSE_PUBLISHER_JWT_KEY").is_none()
+            && std::env::var_os("SSE_SUBSCRIBER_JWT_KEY").is_none()
+        {
+            let err = resolve(args).err().expect("refused");
+            assert!(
+                err.to_string()
+                    .contains("refusing to listen on 0.0.0.0:3000 without keys"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn file_settings_apply_when_no_flag_is_given() {
+        let dir = std::env::temp_dir().join(format!("sse-serve-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("hub.toml");
+        std::fs::write(
+            &file,
+            "store = \"memory://\"\nhistory_size = 42\nheartbeat = 0\ncors_origins = [\"https://app.example\"]\nallow_anonymous = true\n",
+        )
+        .unwrap();
+        let args = Args {
+            config: Some(file.clone()),
+            history_size: Some(7),
+            ..Args::default()
+        };
+        let s = resolve(args).unwrap();
+        assert_eq!(
+            s.hub.retention.max_entries(),
+            7,
+            "the flag wins over the file"
+        );
+        assert_eq!(s.hub.heartbeat, None);
+        assert!(s.hub.allow_anonymous);
+        assert_eq!(s.hub.cors_origins, ["https://app.example"]);
+        std::fs::write(&file, "stroe = \"memory://\"\n").unwrap();
+        let err = resolve(Args {
+            config: Some(file),
+            ..Args::default()
+        })
+        .err()
+        .unwrap();
+        assert!(
+            format!("{err:#}").contains("unknown field `stroe`"),
+            "{err:#}"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn star_origin_is_refused() {
+        let args = Args {
+            store: Some("memory://".into()),
+            cors_origins: vec!["*".into()],
+            ..Args::default()
+        };
+        assert!(resolve(args)
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("explicit origins"));
+    }
+}
