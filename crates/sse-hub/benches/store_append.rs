@@ -84,8 +84,11 @@ fn load_average() -> String {
 }
 
 fn main() {
-    let secs: f64 = env_or("SSE_BENCH_SECS", 1.0);
-    let rounds: usize = env_or("SSE_BENCH_ROUNDS", 5);
+    // `cargo bench` passes --bench; `cargo test --all-targets` does not and
+    // gets a short smoke run that checks the benchmark still works.
+    let smoke = !std::env::args().any(|a| a == "--bench");
+    let secs: f64 = env_or("SSE_BENCH_SECS", if smoke { 0.05 } else { 1.0 });
+    let rounds: usize = env_or("SSE_BENCH_ROUNDS", if smoke { 1 } else { 5 });
     let base = std::env::var_os("SSE_BENCH_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(std::env::temp_dir);
