@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod decode;
 mod listen;
+mod publish;
 mod serve;
 
 #[derive(Parser)]
@@ -20,6 +21,8 @@ struct Cli {
 enum Command {
     /// Run the hub: Mercure publish/subscribe with durable history.
     Serve(serve::Args),
+    /// Publish one update to a hub; prints its id.
+    Publish(publish::Args),
     /// Connect to an event stream and print its events (curl for SSE).
     Listen(listen::Args),
     /// Load-test an SSE server: subscribers, a fixed-rate publisher, latency.
@@ -32,6 +35,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Publish(args) => publish::run(args),
         Command::Listen(args) => listen::run(args),
         Command::Bench(args) => sse_bench::run(args),
         Command::Decode(args) => decode::run(args),

@@ -126,6 +126,11 @@ const DEV_TOKEN_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Everything `serve` decided, resolved from all sources.
 struct Settings {
     addr: SocketAddr,
+    /// The public URL was not given: derive it from the bound address
+    /// (which differs from `addr` when its port is 0).
+    derive_url: bool,
+    /// The audience was not given: it follows the public URL.
+    derive_audience: bool,
     store: StoreChoice,
     tls: Option<(PathBuf, PathBuf)>,
     hub: HubConfig,
@@ -189,13 +194,14 @@ fn resolve(args: Args) -> anyhow::Result<Settings> {
         _ => bail!("--tls-cert and --tls-key go together"),
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let public_url = args
-        .public_url
-        .or(file.public_url)
-        .unwrap_or_else(|| format!("{scheme}://{}{HUB_PATH}", display_addr(addr)));
+    let given_url = args.public_url.or(file.public_url);
+    let derive_url = given_url.is_none();
+    let public_url = given_url.unwrap_or_else(|| hub_url(scheme, addr));
 
     let mut hub = HubConfig::new(public_url.clone());
-    hub.auth.audience = args.audience.or(file.audience).unwrap_or(public_url);
+    let given_audience = args.audience.or(file.audience);
+    let derive_audience = given_audience.is_none();
+    hub.auth.audience = given_audience.unwrap_or(public_url);
     hub.auth.issuer = args.jwt_issuer.or(file.jwt_issuer);
     let legacy = args.legacy.or(file.legacy).unwrap_or(false);
     hub.auth.legacy_tokens = legacy;
@@ -280,11 +286,17 @@ fn resolve(args: Args) -> anyhow::Result<Settings> {
     }
     Ok(Settings {
         addr,
+        derive_url,
+        derive_audience,
         store,
         tls,
         hub,
         dev_secret,
     })
+}
+
+fn hub_url(scheme: &str, addr: SocketAddr) -> String {
+    format!("{scheme}://{}{HUB_PATH}", display_addr(addr))
 }
 
 /// `[::1]:3000` or `127.0.0.1:3000`; an unspecified address is shown as
@@ -375,9 +387,11 @@ fn now_secs() -> u64 {
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let Settings {
         addr,
+        derive_url,
+        derive_audience,
         store,
         tls,
-        hub: config,
+        hub: mut config,
         dev_secret,
     } = settings;
     let (store, store_label): (Arc<dyn Store>, String) = match &store {
@@ -396,6 +410,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
+    if derive_url {
+        config.hub_url = hub_url(if tls.is_some() { "https" } else { "http" }, local);
+        if derive_audience {
+            config.auth.audience = config.hub_url.clone();
+        }
+    }
     let public_url = config.hub_url.clone();
     let audience = config.auth.audience.clone();
     let history = config.retention.max_entries();
