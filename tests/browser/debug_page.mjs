@@ -5,10 +5,7 @@
 //   quit     close the browser and exit
 //
 //   node tests/browser/debug_page.mjs http://127.0.0.1:PORT/
-import { chromium } from 'playwright-core';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { launchChromium } from './launch.mjs';
 import { createInterface } from 'node:readline';
 
 const url = process.argv[2];
@@ -17,19 +14,7 @@ if (!url) {
   process.exit(2);
 }
 const say = (o) => console.log(JSON.stringify(o));
-const profile = mkdtempSync(join(tmpdir(), 'sse-chromium-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  ],
-});
-const close = async () => {
-  await context.close().catch(() => {});
-  rmSync(profile, { recursive: true, force: true });
-};
+const { context, close } = await launchChromium();
 try {
   const page = context.pages()[0] ?? await context.newPage();
   await page.goto(url + '?autosubscribe');

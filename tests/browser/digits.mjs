@@ -3,25 +3,14 @@
 // digit again, presses Stop, and prints what the page logged as JSON.
 //
 //   node tests/browser/digits.mjs http://127.0.0.1:PORT/
-import { chromium } from 'playwright-core';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { launchChromium } from './launch.mjs';
 
 const url = process.argv[2];
 if (!url) {
   console.error('usage: node digits.mjs URL');
   process.exit(2);
 }
-const profile = mkdtempSync(join(tmpdir(), 'sse-chromium-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  ],
-});
+const { context, close } = await launchChromium();
 let result;
 try {
   const page = context.pages()[0] ?? await context.newPage();
@@ -38,7 +27,6 @@ try {
 } catch (e) {
   result = { error: String(e) };
 } finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
+  await close();
 }
 console.log(JSON.stringify(result));

@@ -36,6 +36,18 @@ fn router(bc: Broadcast) -> Router {
                 bc.subscribe_with(builder).unwrap().1
             }),
         )
+        .route(
+            // Room for a whole burst: for tests of the replay-to-live
+            // handoff, where a client that is slow to be polled (a loaded
+            // machine) must not be dropped by the slow-subscriber policy.
+            "/roomy",
+            get(|State(bc): State<Broadcast>, sse: EventStreamRequest| async move {
+                let builder = sse
+                    .into_builder()
+                    .queue_limit(QueueLimit::default().with_max_frames(4096));
+                bc.subscribe_with(builder).unwrap().1
+            }),
+        )
         .with_state(bc)
 }
 
@@ -163,7 +175,7 @@ async fn subscribers_joining_during_sends_see_gapless_sequences(kind: Kind) {
         // The newest id sent so far is unknown here, so resume from a low
         // one that is certainly in the history: k * 10.
         let resume = (k * 10).to_string();
-        let s = get_events(server.addr, "/events", &[("last-event-id", &resume)]).await;
+        let s = get_events(server.addr, "/roomy", &[("last-event-id", &resume)]).await;
         clients.push((k * 10, s));
         tokio::task::yield_now().await;
     }
