@@ -253,6 +253,11 @@ impl TopicMatcher {
                     pattern: Arc::new(compile_url_pattern(pattern, hub)?),
                     hub: hub.clone(),
                 },
+                // A template without an expression expands only to itself:
+                // equality, no regex. Most legacy `topic=` selectors are
+                // such literals, and a compiled regex costs each of those
+                // subscribers ~10 KB.
+                MatchType::UriTemplate if !pattern.contains('{') => Compiled::UriTemplate(None),
                 MatchType::UriTemplate => {
                     Compiled::UriTemplate(uri_template_regex(pattern).map(Arc::new))
                 }
@@ -719,6 +724,31 @@ mod tests {
 
     fn hub() -> HubUrl {
         HubUrl::parse("https://example.com/.well-known/mercure").unwrap()
+    }
+
+    #[test]
+    fn literal_uri_template_matches_by_equality_without_a_regex() {
+        let m = TopicMatcher::new(
+            MatchType::UriTemplate,
+            "https://example.com/books/1",
+            &hub(),
+        )
+        .unwrap();
+        assert!(matches!(m.compiled, Compiled::UriTemplate(None)));
+        assert!(m.matches_str("https://example.com/books/1"));
+        assert!(!m.matches_str("https://example.com/books/12"));
+        assert!(!m.matches_str("https://example.com/books/"));
+        // Regex metacharacters in a literal are still literal.
+        let dot = TopicMatcher::new(MatchType::UriTemplate, "urn:a.b", &hub()).unwrap();
+        assert!(dot.matches_str("urn:a.b") && !dot.matches_str("urn:aXb"));
+        let t = TopicMatcher::new(
+            MatchType::UriTemplate,
+            "https://example.com/books/{id}",
+            &hub(),
+        )
+        .unwrap();
+        assert!(matches!(t.compiled, Compiled::UriTemplate(Some(_))));
+        assert!(t.matches_str("https://example.com/books/12"));
     }
 
     #[test]
