@@ -107,7 +107,7 @@ pub use shutdown::Shutdown;
 pub use sse_wire::{Event, EventId, EventType};
 pub use target::{Closed, EventTarget, FrameSender, Verdict};
 #[cfg(feature = "tls")]
-pub use tls::{load_pem_config, serve_tls, ServeTls, TlsConfigError};
+pub use tls::{load_pem_config, serve_tls, TlsConfigError};
 
 // Handles cross tasks and threads.
 const _: () = {

@@ -73,15 +73,20 @@ pub fn serve(listener: TcpListener, router: Router) -> Serve<std::future::Pendin
         listener,
         router,
         signal: std::future::pending(),
+        #[cfg(feature = "tls")]
+        tls: None,
     }
 }
 
-/// The server returned by [`serve`]; await it to run.
+/// The server returned by [`serve`] (and `serve_tls`); await it to run.
 #[must_use = "the server does nothing unless awaited"]
 pub struct Serve<F> {
-    listener: TcpListener,
-    router: Router,
-    signal: F,
+    pub(crate) listener: TcpListener,
+    pub(crate) router: Router,
+    pub(crate) signal: F,
+    /// Set by `serve_tls`: every connection is a TLS one, served by hyper.
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl<F> std::fmt::Debug for Serve<F> {
@@ -107,6 +112,8 @@ impl<F> Serve<F> {
             listener: self.listener,
             router: self.router,
             signal,
+            #[cfg(feature = "tls")]
+            tls: self.tls,
         }
     }
 
@@ -127,6 +134,15 @@ where
     type IntoFuture = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
 
     fn into_future(self) -> Self::IntoFuture {
+        #[cfg(feature = "tls")]
+        if let Some(acceptor) = self.tls {
+            return Box::pin(crate::tls::run(
+                self.listener,
+                self.router,
+                acceptor,
+                self.signal,
+            ));
+        }
         Box::pin(run(self.listener, self.router, self.signal))
     }
 }

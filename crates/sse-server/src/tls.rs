@@ -6,10 +6,9 @@
 //! one origin over a single connection instead of hitting HTTP/1.1's six
 //! connections per origin.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::io;
 use std::path::Path;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +20,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
 use crate::serve::{is_connection_error, serve_hyper, SHUTDOWN_GRACE};
-use crate::Shutdown;
+use crate::{Serve, Shutdown};
 
 /// Time a client gets to complete the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -71,75 +70,23 @@ pub fn load_pem_config(
 }
 
 /// Serves `router` over TLS on `listener`, HTTP/2 or HTTP/1.1 as ALPN
-/// decides; otherwise like [`serve`](crate::serve): every request carries a
-/// [`Shutdown`], and graceful shutdown ends open event streams with a final
-/// `retry:`.
+/// decides; otherwise like [`serve`](crate::serve) (the same [`Serve`] to
+/// await, with the same graceful shutdown): every request carries a
+/// [`Shutdown`], and open event streams end with a final `retry:`.
 pub fn serve_tls(
     listener: TcpListener,
     router: Router,
     config: Arc<rustls::ServerConfig>,
-) -> ServeTls<std::future::Pending<()>> {
-    ServeTls {
+) -> Serve<std::future::Pending<()>> {
+    Serve {
         listener,
         router,
-        acceptor: TlsAcceptor::from(config),
         signal: std::future::pending(),
+        tls: Some(TlsAcceptor::from(config)),
     }
 }
 
-/// The server returned by [`serve_tls`]; await it to run.
-#[must_use = "the server does nothing unless awaited"]
-pub struct ServeTls<F> {
-    listener: TcpListener,
-    router: Router,
-    acceptor: TlsAcceptor,
-    signal: F,
-}
-
-impl<F> std::fmt::Debug for ServeTls<F> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServeTls")
-            .field("listener", &self.listener)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<F> ServeTls<F> {
-    /// As [`Serve::with_graceful_shutdown`](crate::Serve::with_graceful_shutdown).
-    pub fn with_graceful_shutdown<G>(self, signal: G) -> ServeTls<G>
-    where
-        G: Future<Output = ()> + Send + 'static,
-    {
-        ServeTls {
-            listener: self.listener,
-            router: self.router,
-            acceptor: self.acceptor,
-            signal,
-        }
-    }
-
-    /// The address the listener is bound to.
-    ///
-    /// # Errors
-    /// As [`TcpListener::local_addr`].
-    pub fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
-        self.listener.local_addr()
-    }
-}
-
-impl<F> IntoFuture for ServeTls<F>
-where
-    F: Future<Output = ()> + Send + 'static,
-{
-    type Output = io::Result<()>;
-    type IntoFuture = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(run(self.listener, self.router, self.acceptor, self.signal))
-    }
-}
-
-async fn run<F>(
+pub(crate) async fn run<F>(
     listener: TcpListener,
     router: Router,
     acceptor: TlsAcceptor,
