@@ -74,6 +74,10 @@ pub struct Args {
     /// Most subscriber connections (default 10000).
     #[arg(long, env = "SSE_MAX_CONNECTIONS", value_name = "N")]
     max_connections: Option<usize>,
+    /// Seconds a subscriber may take nothing we write (it stopped reading,
+    /// or its network went silent) before it is disconnected (default 30).
+    #[arg(long, env = "SSE_WRITE_TIMEOUT", value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    write_timeout: Option<u64>,
     /// Active subscriptions: subscription events and the subscriptions API.
     #[arg(long, env = "SSE_SUBSCRIPTIONS", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     subscriptions: Option<bool>,
@@ -111,6 +115,7 @@ struct FileConfig {
     history_age: Option<u64>,
     heartbeat: Option<u64>,
     max_connections: Option<usize>,
+    write_timeout: Option<u64>,
     subscriptions: Option<bool>,
     legacy: Option<bool>,
     tls_cert: Option<PathBuf>,
@@ -230,6 +235,11 @@ fn resolve(args: Args) -> anyhow::Result<Settings> {
     };
     if let Some(n) = args.max_connections.or(file.max_connections) {
         hub.limits.max_connections = n;
+    }
+    match args.write_timeout.or(file.write_timeout) {
+        Some(0) => bail!("write_timeout must be at least 1 second"),
+        Some(s) => hub.limits.write_timeout = Duration::from_secs(s),
+        None => {}
     }
     hub.subscriptions = args.subscriptions.or(file.subscriptions).unwrap_or(false);
 
@@ -548,7 +558,7 @@ mod tests {
         let file = dir.join("hub.toml");
         std::fs::write(
             &file,
-            "store = \"memory://\"\nhistory_size = 42\nheartbeat = 0\ncors_origins = [\"https://app.example\"]\nallow_anonymous = true\n",
+            "store = \"memory://\"\nhistory_size = 42\nheartbeat = 0\nwrite_timeout = 5\ncors_origins = [\"https://app.example\"]\nallow_anonymous = true\n",
         )
         .unwrap();
         let args = Args {
@@ -563,6 +573,7 @@ mod tests {
             "the flag wins over the file"
         );
         assert_eq!(s.hub.heartbeat, None);
+        assert_eq!(s.hub.limits.write_timeout, Duration::from_secs(5));
         assert!(s.hub.allow_anonymous);
         assert_eq!(s.hub.cors_origins, ["https://app.example"]);
         std::fs::write(&file, "stroe = \"memory://\"\n").unwrap();

@@ -1573,6 +1573,44 @@ async fn fanout_a_stalled_subscriber_is_disconnected_and_others_keep_up() {
     hub.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_a_subscriber_that_takes_nothing_is_dropped_after_the_write_timeout() {
+    // A queue too large to fill here: only the write timeout can end the
+    // stalled stream.
+    let hub = TestHub::memory(|c| {
+        c.limits.queue_frames = 1 << 16;
+        c.limits.queue_bytes = 1 << 30;
+        c.limits.write_timeout = Duration::from_millis(300);
+        c.publish.max_body = 256 * 1024;
+    })
+    .await;
+    let stalled = Sse::open(hub.addr, &format!("{HUB_PATH}?match=t"), &[], Some(4096))
+        .await
+        .unwrap_or_else(|r| panic!("{}", r.status));
+    let mut reader = hub.subscribe("match=t", &[]).await;
+    assert_eq!(hub.hub.metrics().subscribers(), 2);
+    let payload = "x".repeat(128 * 1024);
+    let mut sent = 0;
+    bounded("the stalled subscriber to be dropped", async {
+        while hub.hub.metrics().subscribers() == 2 {
+            assert!(sent < 400, "never dropped");
+            hub.publish_ok(&format!("topic=t&data={payload}&id=n{sent}"))
+                .await;
+            assert_eq!(reader.next_update().await.id, Some(format!("n{sent}")));
+            sent += 1;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    // Not a queue overflow: the drop counter counts those.
+    assert_eq!(hub.hub.metrics().drops(), 0);
+    assert_eq!(hub.hub.metrics().subscribers(), 1);
+    hub.publish_ok("topic=t&data=after&id=last").await;
+    assert_eq!(reader.next_update().await.id.as_deref(), Some("last"));
+    drop(stalled);
+    hub.stop().await;
+}
+
 #[tokio::test]
 async fn fanout_pattern_cache_sees_patterns_added_later() {
     let hub = TestHub::memory(|_| {}).await;

@@ -100,7 +100,9 @@ pub use body::EventStream;
 pub use broadcast::{Broadcast, Sent, HISTORY_GAP_EVENT};
 pub use error::{Error, PushError};
 pub use queue::QueueLimit;
-pub use request::{no_content, EventStreamBuilder, EventStreamRequest, DEFAULT_KEEP_ALIVE};
+pub use request::{
+    no_content, EventStreamBuilder, EventStreamRequest, DEFAULT_KEEP_ALIVE, DEFAULT_WRITE_TIMEOUT,
+};
 #[cfg(feature = "axum")]
 pub use serve::{serve, Serve};
 pub use shutdown::Shutdown;

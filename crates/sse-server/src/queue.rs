@@ -8,8 +8,8 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::task::AtomicWaker;
@@ -81,6 +81,17 @@ impl QueueLimit {
     }
 }
 
+/// Milliseconds since the first call in this process: the clock of
+/// keep-alive and write-timeout bookkeeping (light-path sweep and queue
+/// alike), never 0 so that 0 can mean "not set".
+pub(crate) fn now_ms() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    let epoch = EPOCH.get_or_init(Instant::now);
+    u64::try_from(epoch.elapsed().as_millis())
+        .unwrap_or(u64::MAX)
+        .saturating_add(1)
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     /// Frames are accepted.
@@ -131,14 +142,21 @@ pub(crate) struct Shared {
     /// Set when the light path took the stream over from the body, so that
     /// dropping the body does not count as the client leaving.
     detached: AtomicBool,
+    /// Since when ([`now_ms`]) frames have waited for the writer without
+    /// it making progress; 0 when nothing waits. Only kept with a write
+    /// timeout.
+    waiting_since_ms: AtomicU64,
     pub(crate) limit: QueueLimit,
     pub(crate) keep_alive: Option<Duration>,
+    /// Write timeout in milliseconds; 0: none.
+    write_timeout_ms: u64,
 }
 
 impl Shared {
     pub(crate) fn new(
         limit: QueueLimit,
         keep_alive: Option<Duration>,
+        write_timeout: Option<Duration>,
         first: Option<Bytes>,
     ) -> Self {
         let mut frames = VecDeque::new();
@@ -159,8 +177,12 @@ impl Shared {
             producers: AtomicUsize::new(0),
             last_write_ms: AtomicU64::new(0),
             detached: AtomicBool::new(false),
+            waiting_since_ms: AtomicU64::new(0),
             limit,
             keep_alive,
+            write_timeout_ms: write_timeout.map_or(0, |t| {
+                u64::try_from(t.as_millis()).unwrap_or(u64::MAX).max(1)
+            }),
         }
     }
 
@@ -173,11 +195,34 @@ impl Shared {
 
     /// Queues a frame; `bounded: false` is for frames written on the
     /// stream's own behalf (see [`QueueLimit`]).
+    ///
+    /// With a write timeout, a push that finds frames waiting longer than
+    /// the timeout for a writer that made no progress ends the stream
+    /// instead ([`abort`](Self::abort); the error says closed): behind
+    /// hyper, where no sweep sees the socket, this is how a client that
+    /// stopped reading is noticed.
     pub(crate) fn push(&self, frame: Bytes, bounded: bool) -> Result<(), PushError> {
         {
             let mut st = self.lock();
             if st.phase != Phase::Open {
                 return Err(PushError { frame, full: false });
+            }
+            if self.write_timeout_ms != 0 {
+                let now = now_ms();
+                if st.frames.is_empty() {
+                    // Keeps an earlier mark: the light-path writer sets one
+                    // while its socket is full.
+                    let _ = self.waiting_since_ms.compare_exchange(
+                        0,
+                        now,
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    );
+                } else if self.is_stalled(now) {
+                    drop(st);
+                    self.abort();
+                    return Err(PushError { frame, full: false });
+                }
             }
             if bounded
                 && !st.frames.is_empty()
@@ -191,6 +236,34 @@ impl Shared {
         }
         self.writer.wake();
         Ok(())
+    }
+
+    /// Whether the writer has made no progress for the write timeout while
+    /// something waited for it (queued frames, or a write the socket did
+    /// not accept).
+    pub(crate) fn is_stalled(&self, now_ms: u64) -> bool {
+        let since = self.waiting_since_ms.load(Ordering::Relaxed);
+        self.write_timeout_ms != 0
+            && since != 0
+            && now_ms.saturating_sub(since) >= self.write_timeout_ms
+    }
+
+    pub(crate) fn has_write_timeout(&self) -> bool {
+        self.write_timeout_ms != 0
+    }
+
+    /// Light path: the socket did not take the whole write at `now_ms`.
+    /// The mark is cleared when the writer next takes the queue.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    pub(crate) fn write_blocked(&self, now_ms: u64) {
+        if self.write_timeout_ms != 0 {
+            let _ = self.waiting_since_ms.compare_exchange(
+                0,
+                now_ms,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        }
     }
 
     pub(crate) fn push_event(&self, frame: Bytes) -> Result<(), Error> {
@@ -254,6 +327,11 @@ impl Shared {
             match st.frames.pop_front() {
                 Some(f) => {
                     st.bytes -= f.len();
+                    if self.write_timeout_ms != 0 {
+                        // Progress: what still waits, waits from now.
+                        let since = if st.frames.is_empty() { 0 } else { now_ms() };
+                        self.waiting_since_ms.store(since, Ordering::Relaxed);
+                    }
                     Pop::Frame(f)
                 }
                 None if st.phase == Phase::Open => Pop::Empty,
@@ -273,12 +351,15 @@ impl Shared {
         let taken = {
             let mut st = self.lock();
             if st.frames.is_empty() {
+                // The writer is back for more: whatever blocked it is written.
+                self.waiting_since_ms.store(0, Ordering::Relaxed);
                 if st.phase == Phase::Open {
                     return Some(VecDeque::new());
                 }
                 return None;
             }
             st.bytes = 0;
+            self.waiting_since_ms.store(0, Ordering::Relaxed);
             // Leaves an empty deque; the writer hands the taken one back
             // (`recycle`) when it is small, so a subscriber that keeps up
             // reuses one small buffer and a new one allocates nothing
@@ -388,6 +469,11 @@ impl Shared {
             // Counts as activity now, so the next sweep does not queue
             // another before this one is written.
             self.touch(now_ms);
+            // Frames already waiting will do (and a stalled stream does
+            // not pile up comments).
+            if !self.lock().frames.is_empty() {
+                return;
+            }
             let _ = self.push(Bytes::from_static(sse_wire::KEEP_ALIVE), false);
         }
     }
@@ -430,6 +516,7 @@ mod tests {
                 .with_max_bytes(bytes),
             None,
             None,
+            None,
         )
     }
 
@@ -466,6 +553,7 @@ mod tests {
             QueueLimit::default(),
             Some(Duration::from_millis(500)),
             None,
+            None,
         );
         s.touch(1000);
         s.keep_alive_if_idle(1499);
@@ -475,9 +563,75 @@ mod tests {
         // Queuing it counts as activity: no second one on the next sweep.
         s.keep_alive_if_idle(1750);
         assert_eq!(s.queued(), (1, 3));
-        let none = Shared::new(QueueLimit::default(), None, None);
+        let none = Shared::new(QueueLimit::default(), None, None, None);
         none.keep_alive_if_idle(u64::MAX);
         assert_eq!(none.queued(), (0, 0));
+    }
+
+    #[test]
+    fn write_timeout_counts_from_the_last_progress() {
+        let s = Shared::new(
+            QueueLimit::default(),
+            None,
+            Some(Duration::from_millis(100)),
+            None,
+        );
+        // Nothing waits: never stalled.
+        assert!(!s.is_stalled(u64::MAX));
+        let before = now_ms();
+        s.push(Bytes::from_static(b"a"), true).unwrap();
+        s.push(Bytes::from_static(b"b"), true).unwrap();
+        let after = now_ms();
+        assert!(!s.is_stalled(before + 99));
+        assert!(s.is_stalled(after + 100));
+        // The writer takes one: what remains waits from now.
+        assert!(matches!(s.pop(), Pop::Frame(_)));
+        assert!(!s.is_stalled(after + 99));
+        // The writer takes the rest: nothing waits.
+        assert!(matches!(s.pop(), Pop::Frame(_)));
+        assert!(!s.is_stalled(u64::MAX));
+        // Light path: a write the socket refused starts the clock; taking
+        // the queue again (the write went through) stops it.
+        s.write_blocked(5_000);
+        assert!(s.is_stalled(5_100));
+        assert!(s.take_all().unwrap().is_empty());
+        assert!(!s.is_stalled(u64::MAX));
+        // Without a write timeout nothing is ever stalled.
+        let none = shared(10, 100);
+        none.push(Bytes::from_static(b"a"), true).unwrap();
+        none.write_blocked(1);
+        assert!(!none.is_stalled(u64::MAX));
+    }
+
+    #[test]
+    fn a_push_onto_a_stalled_queue_ends_the_stream() {
+        let s = Shared::new(
+            QueueLimit::default(),
+            None,
+            Some(Duration::from_millis(1)),
+            None,
+        );
+        s.push(Bytes::from_static(b"a"), true).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        let e = s.push(Bytes::from_static(b"b"), true).unwrap_err();
+        assert!(e.is_closed());
+        assert!(s.is_gone());
+        assert!(s.take_all().is_none());
+    }
+
+    #[test]
+    fn keep_alive_is_not_queued_behind_waiting_frames() {
+        let s = Shared::new(
+            QueueLimit::default(),
+            Some(Duration::from_millis(500)),
+            None,
+            None,
+        );
+        s.touch(1000);
+        s.push(Bytes::from_static(b"data: x\n\n"), true).unwrap();
+        s.keep_alive_if_idle(5000);
+        s.keep_alive_if_idle(10_000);
+        assert_eq!(s.queued(), (1, 9));
     }
 
     #[test]

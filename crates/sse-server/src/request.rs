@@ -19,6 +19,10 @@ use crate::{EventTarget, Shutdown};
 /// and frequent enough that a client which left is noticed within it.
 pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(15);
 
+/// The default write timeout ([`EventStreamBuilder::write_timeout`]): a
+/// client that takes nothing for this long is disconnected.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Marks a response whose body is one of our event streams, so that the
 /// light connection path can take the stream over from the body.
 #[derive(Clone)]
@@ -90,7 +94,8 @@ impl EventStreamRequest {
     }
 
     /// Answers with an event stream using the defaults (keep-alive every
-    /// [`DEFAULT_KEEP_ALIVE`], [`QueueLimit::default`], no extra headers),
+    /// [`DEFAULT_KEEP_ALIVE`], write timeout [`DEFAULT_WRITE_TIMEOUT`],
+    /// [`QueueLimit::default`], no extra headers),
     /// oak's `sendEvents()`.
     pub fn send_events(self) -> (EventTarget, Response<EventStream>) {
         let (target, response) = self.into_builder().build_inner(HeaderMap::new());
@@ -104,6 +109,7 @@ impl EventStreamRequest {
             request: self,
             headers: Ok(HeaderMap::new()),
             keep_alive: Some(DEFAULT_KEEP_ALIVE),
+            write_timeout: Some(DEFAULT_WRITE_TIMEOUT),
             retry: None,
             limit: QueueLimit::default(),
         }
@@ -118,6 +124,7 @@ pub struct EventStreamBuilder {
     request: EventStreamRequest,
     headers: Result<HeaderMap, String>,
     keep_alive: Option<Duration>,
+    write_timeout: Option<Duration>,
     retry: Option<Duration>,
     limit: QueueLimit,
 }
@@ -168,6 +175,22 @@ impl EventStreamBuilder {
         self
     }
 
+    /// Sets how long the stream may wait on a client that takes nothing
+    /// (it stopped reading, or its network is gone without a reset) before
+    /// the stream is ended and its memory freed; `None` waits for ever
+    /// (then only the queue bound ends such a stream, and only once events
+    /// fill it). Default [`DEFAULT_WRITE_TIMEOUT`].
+    ///
+    /// On [`serve`](crate::serve)'s light path the clock starts when the
+    /// socket refuses a write and the sweep checks it every 250 ms. Behind
+    /// hyper (`axum::serve`, HTTP/2, TLS) the clock starts when a frame is
+    /// queued and the body does not take it, and the check happens on the
+    /// next push (an event or, on the light path, a keep-alive).
+    pub fn write_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.write_timeout = timeout;
+        self
+    }
+
     /// Starts the stream with a `retry:` field: the client's reconnection
     /// delay.
     pub fn retry(mut self, delay: Duration) -> Self {
@@ -198,7 +221,12 @@ impl EventStreamBuilder {
             sse_wire::encode_retry(r, &mut buf);
             buf.freeze()
         });
-        let shared = Arc::new(Shared::new(self.limit, self.keep_alive, first));
+        let shared = Arc::new(Shared::new(
+            self.limit,
+            self.keep_alive,
+            self.write_timeout,
+            first,
+        ));
         if let Some(s) = &self.request.shutdown {
             s.register(&shared);
         }
@@ -244,7 +272,7 @@ impl EventStreamBuilder {
 /// reconnecting for good. The same body type as a stream, so one handler
 /// can return either.
 pub fn no_content() -> Response<EventStream> {
-    let shared = Arc::new(Shared::new(QueueLimit::default(), None, None));
+    let shared = Arc::new(Shared::new(QueueLimit::default(), None, None, None));
     shared.finished();
     let mut response = Response::new(EventStream::new(shared));
     *response.status_mut() = StatusCode::NO_CONTENT;

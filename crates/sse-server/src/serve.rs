@@ -212,27 +212,28 @@ struct Ctx {
 /// SWEEP_EVERY` after the last write.
 const SWEEP_EVERY: Duration = Duration::from_millis(250);
 
-/// Keep-alive for light-path streams: one timer for the whole server
-/// instead of one per stream (a tokio timer is ~120 bytes, a tenth of what
-/// a light stream costs in all). Each sweep queues a keep-alive comment on
-/// every stream idle for its keep-alive time; the stream's task writes it
-/// like any frame, so a client that left is noticed then.
+/// Keep-alive and write timeout for light-path streams: one timer for the
+/// whole server instead of one per stream (a tokio timer is ~120 bytes, a
+/// tenth of what a light stream costs in all). Each sweep queues a
+/// keep-alive comment on every stream idle for its keep-alive time (the
+/// stream's task writes it like any frame, so a client that left is
+/// noticed then), and ends every stream whose writer has been stuck for its
+/// write timeout (a client that stopped reading).
 struct Sweeper {
-    epoch: Instant,
-    /// Streams with keep-alive; dead entries are dropped on each sweep.
+    /// Streams with keep-alive or a write timeout; dead entries are dropped
+    /// on each sweep.
     streams: Mutex<Vec<std::sync::Weak<Shared>>>,
 }
 
 impl Sweeper {
     fn new() -> Self {
         Sweeper {
-            epoch: Instant::now(),
             streams: Mutex::new(Vec::new()),
         }
     }
 
     fn now_ms(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+        crate::queue::now_ms()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<std::sync::Weak<Shared>>> {
@@ -241,7 +242,7 @@ impl Sweeper {
     }
 
     fn register(&self, shared: &Arc<Shared>) {
-        if shared.keep_alive.is_some() {
+        if shared.keep_alive.is_some() || shared.has_write_timeout() {
             shared.touch(self.now_ms());
             self.lock().push(Arc::downgrade(shared));
         }
@@ -251,6 +252,10 @@ impl Sweeper {
         let now = self.now_ms();
         self.lock().retain(|w| match w.upgrade() {
             Some(s) if !s.is_gone() => {
+                if s.is_stalled(now) {
+                    s.abort();
+                    return false;
+                }
                 s.keep_alive_if_idle(now);
                 true
             }
@@ -562,11 +567,16 @@ async fn write_stream(
             }
             return match write_out(sock, shared, head.take(), &NO_FRAMES, LAST_CHUNK)? {
                 None => Ok(true),
-                Some(rest) => rest.await,
+                Some(rest) => {
+                    shared.write_blocked(sweeper.now_ms());
+                    rest.await
+                }
             };
         };
         if !frames.is_empty() || head.is_some() {
             if let Some(rest) = write_out(sock, shared, head.take(), &frames, b"")? {
+                // The socket is full: the write timeout runs from now.
+                shared.write_blocked(sweeper.now_ms());
                 if !rest.await? {
                     return Ok(false);
                 }
@@ -876,7 +886,7 @@ mod tests {
         });
         let fut = stream_task(
             sock,
-            Arc::new(Shared::new(crate::QueueLimit::default(), None, None)),
+            Arc::new(Shared::new(crate::QueueLimit::default(), None, None, None)),
             Vec::new(),
             BytesMut::new(),
             false,

@@ -21,6 +21,7 @@ both!(
     connection_serves_a_second_request_after_a_stream,
     light_path_takes_over_http11_streams_only,
     http2_streams_end_at_shutdown_too,
+    write_timeout_ends_a_stream_whose_client_stopped_reading,
 );
 
 async fn default_headers_on_http11(kind: Kind) {
@@ -242,4 +243,72 @@ async fn http2_streams_end_at_shutdown_too(kind: Kind) {
     let done = server.shut_down();
     assert_eq!(s.read_to_end().await, b"data: h2\n\nretry: 1000\n\n");
     within("server stops", done).await.unwrap().unwrap();
+}
+
+/// Opens `/events` with a small receive buffer and never reads: a client
+/// that stopped reading (or whose network went silent).
+async fn stalled_client(addr: std::net::SocketAddr) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    let mut conn = within("connect", sock.connect(addr)).await.unwrap();
+    conn.write_all(
+        format!("GET /events HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    conn
+}
+
+/// Pushes 64 KiB frames until `bytes` were queued or the stream ended;
+/// returns whether it ended.
+async fn push_until_closed(target: &sse_server::EventTarget, bytes: usize) -> bool {
+    let frame = "x".repeat(64 << 10);
+    let mut pushed = 0;
+    while pushed < bytes {
+        if target.dispatch_message(&frame).is_err() {
+            return true;
+        }
+        pushed += frame.len();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    target.is_closed()
+}
+
+async fn write_timeout_ends_a_stream_whose_client_stopped_reading(kind: Kind) {
+    // A queue too big to fill here, so that only the write timeout can end
+    // the stream.
+    let (router, mut targets) = target_router(|b| {
+        b.queue_limit(
+            sse_server::QueueLimit::default()
+                .with_max_frames(1 << 20)
+                .with_max_bytes(1 << 30),
+        )
+        .write_timeout(Some(Duration::from_millis(300)))
+    });
+    let server = Server::start(kind, router).await;
+    let _client = stalled_client(server.addr).await;
+    let target = within("target", targets.recv()).await.unwrap();
+    // Far more than the socket buffers and hyper's hold: the writer gets
+    // stuck, and 300 ms later the stream ends.
+    let ended = within("write timeout", push_until_closed(&target, 512 << 20)).await;
+    assert!(ended, "the stream outlived its write timeout");
+    within("closed", target.closed()).await;
+
+    // Control: the same client without a write timeout stays connected.
+    let (router, mut targets) = target_router(|b| {
+        b.queue_limit(
+            sse_server::QueueLimit::default()
+                .with_max_frames(1 << 20)
+                .with_max_bytes(1 << 30),
+        )
+        .write_timeout(None)
+    });
+    let server = Server::start(kind, router).await;
+    let _client = stalled_client(server.addr).await;
+    let target = within("target", targets.recv()).await.unwrap();
+    assert!(!push_until_closed(&target, 16 << 20).await);
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert!(!push_until_closed(&target, 64 << 10).await);
 }

@@ -118,11 +118,13 @@ pub struct Limits {
     pub queue_bytes: usize,
     /// History entries read from the store per replay page. Default 256.
     pub replay_page: usize,
-    /// How long a replaying subscriber's queue may stay full before the
-    /// subscriber is disconnected (a client that stopped reading while its
-    /// history was sent). Live delivery never waits: a full queue there
+    /// How long a subscriber's stream may wait on a client that takes
+    /// nothing (it stopped reading, or its network went silent) before the
+    /// subscriber is disconnected and its memory freed; the client resumes
+    /// with `Last-Event-ID` if it comes back. Also how long a replay waits
+    /// for room in the queue. Live delivery never waits: a full queue there
     /// disconnects at once. Default 30 s.
-    pub replay_write_timeout: Duration,
+    pub write_timeout: Duration,
     /// How often the registry is swept for subscribers whose client left or
     /// whose token expired (their stream is then closed and their slot
     /// freed). Fan-out stops delivering to an expired subscriber at once,
@@ -141,7 +143,7 @@ impl Default for Limits {
             queue_frames: 256,
             queue_bytes: 1 << 20,
             replay_page: 256,
-            replay_write_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(30),
             sweep_interval: Duration::from_secs(1),
             max_connection_lifetime: None,
         }

@@ -217,6 +217,7 @@ pub(crate) async fn handle(state: Arc<HubState>, request: Request) -> Response {
     let mut builder = EventStreamRequest::from_parts(&parts)
         .into_builder()
         .keep_alive(state.config.heartbeat)
+        .write_timeout(Some(limits.write_timeout))
         .queue_limit(
             QueueLimit::default()
                 .with_max_frames(limits.queue_frames)
@@ -384,7 +385,7 @@ async fn replay(
     page: Replay,
     handoff: &mut Handoff,
 ) -> Result<(), Stop> {
-    let write_timeout = state.config.limits.replay_write_timeout;
+    let write_timeout = state.config.limits.write_timeout;
     // An unknown or evicted cursor: no history, live from the store's
     // newest position at the time of the read.
     *handoff = Handoff::new(if page.complete {
