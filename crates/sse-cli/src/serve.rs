@@ -16,7 +16,8 @@ use anyhow::{bail, Context};
 use serde::Deserialize;
 use sse_hub::auth::{mint_hs256, JwtAlgorithm, TokenSpec, VerificationKey};
 use sse_hub::hub::{Hub, HubConfig};
-use sse_hub::store::{Retention, Store};
+use sse_hub::store::{RedisConfig, RedisStore, Retention, Store};
+use sse_hub::subscribe::SubscriptionFormat;
 
 #[derive(clap::Args, Debug, Default)]
 pub struct Args {
@@ -24,7 +25,8 @@ pub struct Args {
     #[arg(long, env = "SSE_ADDR", value_name = "IP:PORT")]
     addr: Option<SocketAddr>,
     /// Where history is kept: `sqlite://PATH` (default
-    /// `sqlite://./sse-data/hub.sqlite3`) or `memory://`.
+    /// `sqlite://./sse-data/hub.sqlite3`), `memory://`, or
+    /// `redis://HOST:PORT[/DB][?prefix=NAME]` (shared by many nodes).
     #[arg(long, env = "SSE_STORE", value_name = "URL")]
     store: Option<String>,
     /// The hub's public URL, as clients reach it (default: derived from
@@ -68,16 +70,64 @@ pub struct Args {
     /// beyond the size).
     #[arg(long, env = "SSE_HISTORY_AGE", value_name = "SECS")]
     history_age: Option<u64>,
-    /// Idle seconds before a keep-alive comment is sent (0: none; default 15).
-    #[arg(long, env = "SSE_HEARTBEAT", value_name = "SECS")]
-    heartbeat: Option<u64>,
+    /// Idle seconds before a keep-alive comment is sent (0: none; default
+    /// 15; fractions allowed, as for every SECS below).
+    #[arg(long, env = "SSE_HEARTBEAT", value_name = "SECS", value_parser = seconds)]
+    heartbeat: Option<f64>,
     /// Most subscriber connections (default 10000).
     #[arg(long, env = "SSE_MAX_CONNECTIONS", value_name = "N")]
     max_connections: Option<usize>,
     /// Seconds a subscriber may take nothing we write (it stopped reading,
     /// or its network went silent) before it is disconnected (default 30).
-    #[arg(long, env = "SSE_WRITE_TIMEOUT", value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
-    write_timeout: Option<u64>,
+    #[arg(long, env = "SSE_WRITE_TIMEOUT", value_name = "SECS", value_parser = seconds)]
+    write_timeout: Option<f64>,
+    /// Reconnection delay sent as `retry:` at the start of every stream
+    /// (default: none, clients use their own).
+    #[arg(long, env = "SSE_RETRY", value_name = "SECS", value_parser = seconds)]
+    retry: Option<f64>,
+    /// Reconnection delay sent to open streams at shutdown (default 1).
+    #[arg(long, env = "SSE_SHUTDOWN_RETRY", value_name = "SECS", value_parser = seconds)]
+    shutdown_retry: Option<f64>,
+    /// Longest life of a subscriber stream, whatever its token says
+    /// (default: until the token expires).
+    #[arg(long, env = "SSE_MAX_CONNECTION_LIFETIME", value_name = "SECS", value_parser = seconds)]
+    max_connection_lifetime: Option<f64>,
+    /// Most open streams per token subject (`iss` + `sub`); one more is
+    /// answered 429 (default: no cap).
+    #[arg(long, env = "SSE_MAX_CONNECTIONS_PER_SUBJECT", value_name = "N")]
+    max_connections_per_subject: Option<usize>,
+    /// Updates one subscriber may have waiting before it is disconnected
+    /// (it resumes with Last-Event-ID; default 256).
+    #[arg(long, env = "SSE_QUEUE_FRAMES", value_name = "N")]
+    queue_frames: Option<usize>,
+    /// Bytes one subscriber may have waiting (default 1048576).
+    #[arg(long, env = "SSE_QUEUE_BYTES", value_name = "BYTES")]
+    queue_bytes: Option<usize>,
+    /// Largest publish body; larger is a 413 (default 1048576).
+    #[arg(long, env = "SSE_MAX_BODY", value_name = "BYTES")]
+    max_body: Option<usize>,
+    /// Most `topic` fields in one publish; more is a 413 (default 64).
+    #[arg(long, env = "SSE_MAX_TOPICS", value_name = "N")]
+    max_topics: Option<usize>,
+    /// Longest topic in a publish; longer is a 413 (default 2048).
+    #[arg(long, env = "SSE_MAX_TOPIC_LEN", value_name = "BYTES")]
+    max_topic_len: Option<usize>,
+    /// Longest update `id`; longer is a 413 (default 1024).
+    #[arg(long, env = "SSE_MAX_ID_LEN", value_name = "BYTES")]
+    max_id_len: Option<usize>,
+    /// Longest update `type`; longer is a 413 (default 256).
+    #[arg(long, env = "SSE_MAX_TYPE_LEN", value_name = "BYTES")]
+    max_type_len: Option<usize>,
+    /// Most matchers in one subscribe request; more is a 400 (default 64).
+    #[arg(long, env = "SSE_MAX_MATCHERS", value_name = "N")]
+    max_matchers: Option<usize>,
+    /// Longest matcher in a subscribe request; longer is a 400 (default 2048).
+    #[arg(long, env = "SSE_MAX_PATTERN_LEN", value_name = "BYTES")]
+    max_pattern_len: Option<usize>,
+    /// Shape of subscription events and API bodies for current clients:
+    /// `json` (the newest text, default) or `jsonld` (the previous one).
+    #[arg(long, env = "SSE_SUBSCRIPTION_FORMAT", value_name = "FORMAT")]
+    subscription_format: Option<String>,
     /// Active subscriptions: subscription events and the subscriptions API.
     #[arg(long, env = "SSE_SUBSCRIPTIONS", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     subscriptions: Option<bool>,
@@ -113,9 +163,23 @@ struct FileConfig {
     cors_origins: Vec<String>,
     history_size: Option<usize>,
     history_age: Option<u64>,
-    heartbeat: Option<u64>,
+    heartbeat: Option<f64>,
     max_connections: Option<usize>,
-    write_timeout: Option<u64>,
+    write_timeout: Option<f64>,
+    retry: Option<f64>,
+    shutdown_retry: Option<f64>,
+    max_connection_lifetime: Option<f64>,
+    max_connections_per_subject: Option<usize>,
+    queue_frames: Option<usize>,
+    queue_bytes: Option<usize>,
+    max_body: Option<usize>,
+    max_topics: Option<usize>,
+    max_topic_len: Option<usize>,
+    max_id_len: Option<usize>,
+    max_type_len: Option<usize>,
+    max_matchers: Option<usize>,
+    max_pattern_len: Option<usize>,
+    subscription_format: Option<String>,
     subscriptions: Option<bool>,
     legacy: Option<bool>,
     tls_cert: Option<PathBuf>,
@@ -147,6 +211,8 @@ struct Settings {
 enum StoreChoice {
     Sqlite(PathBuf),
     Memory,
+    /// Shared by every node pointed at the same Redis and key prefix.
+    Redis(RedisConfig),
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -229,17 +295,93 @@ fn resolve(args: Args) -> anyhow::Result<Settings> {
     }
     hub.retention = retention;
     hub.heartbeat = match args.heartbeat.or(file.heartbeat) {
-        Some(0) => None,
-        Some(s) => Some(Duration::from_secs(s)),
+        Some(0.0) => None,
+        Some(s) => Some(duration("heartbeat", s)?),
         None => hub.heartbeat,
     };
     if let Some(n) = args.max_connections.or(file.max_connections) {
         hub.limits.max_connections = n;
     }
-    match args.write_timeout.or(file.write_timeout) {
-        Some(0) => bail!("write_timeout must be at least 1 second"),
-        Some(s) => hub.limits.write_timeout = Duration::from_secs(s),
-        None => {}
+    if let Some(s) = args.write_timeout.or(file.write_timeout) {
+        hub.limits.write_timeout = positive_duration("write_timeout", s)?;
+    }
+    if let Some(s) = args.retry.or(file.retry) {
+        hub.retry = Some(duration("retry", s)?);
+    }
+    if let Some(s) = args.shutdown_retry.or(file.shutdown_retry) {
+        hub.shutdown_retry = duration("shutdown_retry", s)?;
+    }
+    if let Some(s) = args
+        .max_connection_lifetime
+        .or(file.max_connection_lifetime)
+    {
+        hub.limits.max_connection_lifetime = Some(positive_duration("max_connection_lifetime", s)?);
+    }
+    if let Some(n) = args
+        .max_connections_per_subject
+        .or(file.max_connections_per_subject)
+    {
+        hub.limits.max_connections_per_subject =
+            Some(at_least_one("max_connections_per_subject", n)?);
+    }
+    let counts = [
+        (
+            "queue_frames",
+            args.queue_frames.or(file.queue_frames),
+            &mut hub.limits.queue_frames,
+        ),
+        (
+            "queue_bytes",
+            args.queue_bytes.or(file.queue_bytes),
+            &mut hub.limits.queue_bytes,
+        ),
+        (
+            "max_body",
+            args.max_body.or(file.max_body),
+            &mut hub.publish.max_body,
+        ),
+        (
+            "max_topics",
+            args.max_topics.or(file.max_topics),
+            &mut hub.publish.max_topics,
+        ),
+        (
+            "max_topic_len",
+            args.max_topic_len.or(file.max_topic_len),
+            &mut hub.publish.max_topic_len,
+        ),
+        (
+            "max_id_len",
+            args.max_id_len.or(file.max_id_len),
+            &mut hub.publish.max_id_len,
+        ),
+        (
+            "max_type_len",
+            args.max_type_len.or(file.max_type_len),
+            &mut hub.publish.max_type_len,
+        ),
+        (
+            "max_matchers",
+            args.max_matchers.or(file.max_matchers),
+            &mut hub.subscribe.max_matchers,
+        ),
+        (
+            "max_pattern_len",
+            args.max_pattern_len.or(file.max_pattern_len),
+            &mut hub.subscribe.max_pattern_len,
+        ),
+    ];
+    for (name, given, slot) in counts {
+        if let Some(n) = given {
+            *slot = at_least_one(name, n)?;
+        }
+    }
+    if let Some(f) = args.subscription_format.or(file.subscription_format) {
+        hub.subscription_format = match f.as_str() {
+            "json" => SubscriptionFormat::Json,
+            "jsonld" => SubscriptionFormat::JsonLd,
+            other => bail!("unknown subscription_format {other:?}: json or jsonld"),
+        };
     }
     hub.subscriptions = args.subscriptions.or(file.subscriptions).unwrap_or(false);
 
@@ -305,6 +447,40 @@ fn resolve(args: Args) -> anyhow::Result<Settings> {
     })
 }
 
+/// A duration flag's value: non-negative seconds, fractions allowed.
+fn seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v >= 0.0 && v.is_finite() && v <= MAX_SECONDS => Ok(v),
+        _ => Err(format!("expected seconds from 0 to {MAX_SECONDS}")),
+    }
+}
+
+/// The longest duration setting accepted: a year, far beyond any sensible
+/// timeout, and safely inside `Duration`'s range.
+const MAX_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
+
+/// Turns seconds from a flag or the file into a `Duration`, refusing what
+/// `seconds` would refuse (the file is not checked by clap).
+fn duration(name: &str, secs: f64) -> anyhow::Result<Duration> {
+    seconds(&secs.to_string()).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn positive_duration(name: &str, secs: f64) -> anyhow::Result<Duration> {
+    let d = duration(name, secs)?;
+    if d.is_zero() {
+        bail!("{name} must be more than 0 seconds");
+    }
+    Ok(d)
+}
+
+fn at_least_one(name: &str, n: usize) -> anyhow::Result<usize> {
+    if n == 0 {
+        bail!("{name} must be at least 1");
+    }
+    Ok(n)
+}
+
 fn hub_url(scheme: &str, addr: SocketAddr) -> String {
     format!("{scheme}://{}{HUB_PATH}", display_addr(addr))
 }
@@ -330,9 +506,17 @@ fn parse_store(url: &str) -> anyhow::Result<StoreChoice> {
         return Ok(StoreChoice::Memory);
     }
     if url.starts_with("redis://") {
-        bail!("the Redis store is not in this build yet; use sqlite://PATH or memory://");
+        // Validated now, so a typo fails at start-up, not at first use.
+        // The URL is not echoed: it may carry a password.
+        let config = RedisConfig::from_url(url).map_err(|e| {
+            anyhow::anyhow!(
+                "--store redis://…: {e}; use redis://HOST:PORT[/DB][?prefix=NAME]{}",
+                std::error::Error::source(&e).map_or(String::new(), |s| format!(" ({s})"))
+            )
+        })?;
+        return Ok(StoreChoice::Redis(config));
     }
-    bail!("unknown --store {url:?}: use sqlite://PATH or memory://")
+    bail!("unknown --store {url:?}: use sqlite://PATH, redis://HOST:PORT[/DB] or memory://")
 }
 
 /// A key from `var`, or from `file`; `None` when neither is set.
@@ -415,6 +599,17 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             config.memory_store(),
             "memory (history is lost on exit)".to_owned(),
         ),
+        StoreChoice::Redis(redis) => {
+            let label = format!("redis {} (keys {}:*)", redis.redacted_url(), redis.prefix);
+            let redis = RedisConfig {
+                retention: config.retention,
+                ..redis.clone()
+            };
+            let store = RedisStore::open(redis)
+                .await
+                .with_context(|| format!("cannot open the store {label}"))?;
+            (Arc::new(store), label)
+        }
     };
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -541,10 +736,14 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("needs a file path"));
-        assert!(parse_store("redis://127.0.0.1")
+        assert!(matches!(
+            parse_store("redis://127.0.0.1:6380/2?prefix=hub").unwrap(),
+            StoreChoice::Redis(c) if c.url == "redis://127.0.0.1:6380/2" && c.prefix == "hub"
+        ));
+        assert!(parse_store("redis://127.0.0.1?db=2")
             .unwrap_err()
             .to_string()
-            .contains("not in this build"));
+            .contains("prefix=NAME"));
         assert!(parse_store("postgres://x")
             .unwrap_err()
             .to_string()
@@ -558,7 +757,7 @@ mod tests {
         let file = dir.join("hub.toml");
         std::fs::write(
             &file,
-            "store = \"memory://\"\nhistory_size = 42\nheartbeat = 0\nwrite_timeout = 5\ncors_origins = [\"https://app.example\"]\nallow_anonymous = true\n",
+            "store = \"memory://\"\nhistory_size = 42\nheartbeat = 0\nwrite_timeout = 5\nretry = 0.25\nmax_matchers = 3\ncors_origins = [\"https://app.example\"]\nallow_anonymous = true\n",
         )
         .unwrap();
         let args = Args {
@@ -574,6 +773,8 @@ mod tests {
         );
         assert_eq!(s.hub.heartbeat, None);
         assert_eq!(s.hub.limits.write_timeout, Duration::from_secs(5));
+        assert_eq!(s.hub.retry, Some(Duration::from_millis(250)));
+        assert_eq!(s.hub.subscribe.max_matchers, 3);
         assert!(s.hub.allow_anonymous);
         assert_eq!(s.hub.cors_origins, ["https://app.example"]);
         std::fs::write(&file, "stroe = \"memory://\"\n").unwrap();

@@ -10,7 +10,7 @@
 //! | `POST` hub path | publish (M13–M23, M29) |
 //! | `GET` hub path `/subscriptions[/{type}/{match}[/{subscriber}]]` | active subscriptions (M42), when [`HubConfig::subscriptions`] |
 //! | `GET /.well-known/oauth-protected-resource` + hub path | RFC 9728 metadata (M44) |
-//! | `GET /healthz` | `ok`, or 503 `degraded` when the store's live feed ended or appends fail |
+//! | `GET /healthz` | `ok`, or 503 `degraded` when the store's live feed ended, appends fail, or the store cannot reach its server ([`Store::is_available`]) |
 //! | `GET /metrics` | Prometheus text ([`Metrics`]) |
 //!
 //! Every response carries the discovery `Link` (M43); CORS answers only the
@@ -334,8 +334,11 @@ async fn metadata(State(state): State<Arc<HubState>>) -> Response {
 }
 
 async fn healthz(State(state): State<Arc<HubState>>) -> Response {
-    let degraded =
-        !state.fanout_alive.load(Ordering::Acquire) || state.store_failing.load(Ordering::Acquire);
+    // A networked store (Redis) that cannot reach its server is degraded at
+    // once, before any publish fails; open streams stay up meanwhile.
+    let degraded = !state.fanout_alive.load(Ordering::Acquire)
+        || state.store_failing.load(Ordering::Acquire)
+        || !state.store.is_available();
     if degraded {
         plain(StatusCode::SERVICE_UNAVAILABLE, "degraded\n")
     } else {

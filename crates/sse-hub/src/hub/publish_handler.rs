@@ -105,6 +105,18 @@ pub(crate) async fn handle(state: Arc<HubState>, request: Request) -> Response {
                     "the hub is shutting down: the update was not stored",
                     Duration::from_secs(1),
                 )
+            } else if !state.store.is_available() {
+                // A networked store (Redis) that lost its server: say so,
+                // so operators look at the right place. It reconnects by
+                // itself and `/healthz` follows its availability, so
+                // `store_failing` is not set: it would stay set until the
+                // next publish succeeds, and a load balancer that routes
+                // by health would then never send one.
+                tracing::error!(error = %e, "publish failed: the store's server is unreachable");
+                unavailable(
+                    "the store is unreachable: the update was not stored, retry later",
+                    Duration::from_secs(1),
+                )
             } else {
                 state.store_failing.store(true, Ordering::Release);
                 tracing::error!(error = %e, "publish failed: store error");

@@ -11,9 +11,10 @@
 //! 3. [`Store::live`] is a feed of committed entries in commit order, which
 //!    the hub's fan-out task consumes.
 //!
-//! Backends: [`MemoryStore`] (a bounded ring) and [`SqliteStore`] (a file,
-//! WAL, group commit). A Redis Streams backend fits the same trait: its
-//! `ms-seq` entry ids are [`Position`]s.
+//! Backends: [`MemoryStore`] (a bounded ring), [`SqliteStore`] (a file,
+//! WAL, group commit) and, with the `redis` feature, `RedisStore` (a Redis
+//! stream shared by many hub nodes; see its module docs in
+//! `store/redis/mod.rs` for its keys, trimming and completeness rule).
 //!
 //! # Handing off from replay to live without gap or duplicate
 //!
@@ -86,23 +87,24 @@
 //! replay includes the newer occurrence. Hubs that want unique ids generate
 //! them (an empty id does that).
 //!
-//! # How a Redis Streams backend maps onto this
+//! # How the Redis Streams backend maps onto this
 //!
-//! - [`Store::append`]: `XADD stream * …` (with `MAXLEN`/`MINID` trimming
-//!   from [`Retention`]); the returned `<ms>-<seq>` id is the entry's
-//!   [`Position`], unique and ordered across nodes. The update id keeps
-//!   being the publisher's or a generated UUID ([`generate_id`]), unique
-//!   across nodes without coordination.
-//! - Replay by update id: a hash from update id to stream id, written with
-//!   `HSETNX` (so the oldest occurrence wins, as the duplicate policy
-//!   below requires) and trimmed with the stream; then `XRANGE (<pos> +
-//!   COUNT n`. Age retention is a position bound, since stream ids start
-//!   with milliseconds.
+//! - [`Store::append`]: one Lua script does `XADD <prefix>:stream * …`,
+//!   records the update id in a hash (`<prefix>:ids`, oldest occurrence
+//!   first, as the duplicate policy above requires) and evicts from the
+//!   head what [`Retention`] no longer keeps, atomically. The returned
+//!   `<ms>-<seq>` id is the entry's [`Position`], unique and ordered across
+//!   nodes. The update id keeps being the publisher's or a generated UUID
+//!   ([`generate_id`]), unique across nodes without coordination.
+//! - [`Store::replay`]: one Lua script resolves the cursor (`HGET` for an
+//!   id), applies retention exactly (count, and age from the [`Clock`]
+//!   time stored in each entry) and reads `XRANGE (<pos> + COUNT n`.
 //! - [`Store::live`]: one task per node tails `XREAD BLOCK` from the last
 //!   id it saw and feeds a local broadcast channel, exactly as the
 //!   embedded backends feed theirs after commit; a node's own appends
-//!   arrive the same way. After a Redis outage it resumes from that id, so
-//!   the feed has no gap.
+//!   arrive the same way. After a Redis outage it reconnects with capped
+//!   exponential backoff and resumes from that id, so the feed has no gap;
+//!   meanwhile [`Store::is_available`] is `false`.
 //!
 //! # Retention
 //!
@@ -125,9 +127,13 @@ use crate::Update;
 mod clock;
 mod error;
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 mod sqlite;
 mod tail;
 
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisConfig, RedisStore};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{ParsePositionError, StoreError};
 pub use memory::{MemoryConfig, MemoryStore};
@@ -196,6 +202,14 @@ pub trait Store: Send + Sync + 'static {
     ///
     /// [`StoreError::is_backend`] when the final housekeeping failed.
     fn close(&self) -> StoreFuture<'_, ()>;
+
+    /// Whether the backend is reachable right now, for health checks. An
+    /// embedded backend always is; a networked one (Redis) is not while it
+    /// cannot reach its server: appends then fail and the live feed waits
+    /// (it resumes without a gap once the server is back).
+    fn is_available(&self) -> bool {
+        true
+    }
 }
 
 // The hub holds `Arc<dyn Store>`: keep the trait object safe, and the

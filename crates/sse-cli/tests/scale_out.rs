@@ -1,0 +1,719 @@
+//! Scale-out: several `sse serve` processes on one real `redis-server`
+//! (started here on a free port, with its data in a temporary directory).
+//!
+//! Every wait is bounded by [`WAIT`] only to turn a hang into a failure; no
+//! assertion is about time. Without `redis-server` the tests skip with a
+//! message, or fail under `SSE_TEST_STRICT=1`.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use sse_wire::{Decoder, Frame};
+
+/// The bound on every wait.
+const WAIT: Duration = Duration::from_secs(30);
+
+const PUBLISHER_KEY: &str = "scale-out publisher secret, 32 bytes+";
+const SUBSCRIBER_KEY: &str = "scale-out subscriber secret, 32 bytes";
+/// Every node shares the audience, as behind one load balancer.
+const AUDIENCE: &str = "urn:sse:scale-out-test";
+const TOPIC: &str = "urn:sse:scale-out";
+
+// ---------------------------------------------------------------- Redis --
+
+/// A private `redis-server` with append-only persistence (fsync on every
+/// write), so an acknowledged update survives a restart. Killed when
+/// dropped.
+struct Redis {
+    child: Option<Child>,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Redis {
+    /// `None` (after a message) when `redis-server` is missing and
+    /// `SSE_TEST_STRICT` is unset.
+    fn start(name: &str) -> Option<Redis> {
+        let strict = std::env::var_os("SSE_TEST_STRICT").is_some_and(|v| v == "1");
+        if Command::new("redis-server")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .is_err()
+        {
+            assert!(!strict, "redis-server is not installed (SSE_TEST_STRICT=1)");
+            eprintln!("skipping: redis-server is not installed");
+            return None;
+        }
+        let dir = temp_dir(name);
+        // A free port can be taken between the probe and the bind: retry.
+        for _ in 0..5 {
+            let mut redis = Redis {
+                child: None,
+                port: free_port(),
+                dir: dir.clone(),
+            };
+            if redis.spawn() {
+                return Some(redis);
+            }
+        }
+        panic!("redis-server did not start");
+    }
+
+    fn spawn(&mut self) -> bool {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1", "--save", ""])
+            .args(["--appendonly", "yes", "--appendfsync", "always"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .args(["--daemonize", "no", "--loglevel", "warning"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        self.child = Some(child);
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            if self.ping() {
+                return true;
+            }
+            if let Some(Ok(Some(_))) = self.child.as_mut().map(Child::try_wait) {
+                return false; // exited: the port was taken
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    fn ping(&self) -> bool {
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        let mut buf = [0u8; 7];
+        s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+    }
+
+    fn url(&self, prefix: &str) -> String {
+        format!("redis://127.0.0.1:{}/0?prefix={prefix}", self.port)
+    }
+
+    /// Stops the server the way an operator does (SIGTERM: it syncs the
+    /// append-only file and exits).
+    fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("redis-server did not stop on SIGTERM");
+    }
+
+    /// Starts it again on the same port with the same data.
+    fn restart(&mut self) {
+        assert!(self.spawn(), "redis-server did not restart");
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+// ---------------------------------------------------------------- nodes --
+
+/// A running `sse serve --store redis://…`, killed (SIGKILL) when dropped.
+struct Node {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Node {
+    fn start(store: &str, dir: &Path) -> Node {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sse"));
+        for var in ["SSE_TOKEN", "SSE_STORE", "SSE_CONFIG"] {
+            cmd.env_remove(var);
+        }
+        let mut child = cmd
+            .args(["serve", "--store", store, "--allow-anonymous"])
+            .args(["--audience", AUDIENCE, "--heartbeat", "1"])
+            .current_dir(dir)
+            .env("SSE_ADDR", "127.0.0.1:0")
+            .env("SSE_LOG", "warn")
+            .env("SSE_PUBLISHER_JWT_KEY", PUBLISHER_KEY)
+            .env("SSE_SUBSCRIBER_JWT_KEY", SUBSCRIBER_KEY)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start sse serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        // Drains stdout for the node's whole life: a closed pipe would make
+        // its next line of output fail.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            match rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(line) => {
+                    if let Some(url) = line.strip_prefix("sse hub listening on ") {
+                        return Node {
+                            child,
+                            base: url.trim().to_owned(),
+                        };
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("sse serve did not print where it listens");
+    }
+
+    fn addr(&self) -> String {
+        self.base.trim_start_matches("http://").to_owned()
+    }
+}
+
+/// A five-minute publisher token for [`TOPIC`].
+fn publisher_token() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let spec = sse_hub::auth::TokenSpec::publisher(AUDIENCE, [TOPIC]);
+    sse_hub::auth::mint_hs256(PUBLISHER_KEY.as_bytes(), &spec, now).expect("token")
+}
+
+/// A plain HTTP/1.1 exchange; returns the status and the body.
+fn http(addr: &str, request: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect to the node");
+    s.set_read_timeout(Some(WAIT)).expect("timeout");
+    s.write_all(request.as_bytes()).expect("send");
+    let mut response = String::new();
+    // The node closes after answering (`Connection: close`).
+    let _ = s.read_to_string(&mut response);
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    (status, body)
+}
+
+/// Publishes `payload of <id>` with id `id` to [`TOPIC`] on the node at
+/// `addr`.
+fn publish(addr: &str, token: &str, id: &str) -> (u16, String) {
+    let body = format!("topic={TOPIC}&id={id}&data=payload%20of%20{id}");
+    http(
+        addr,
+        &format!(
+            "POST /.well-known/mercure HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
+fn healthz(node: &Node) -> (u16, String) {
+    http(
+        &node.addr(),
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+}
+
+/// Polls `/healthz` until it answers `status` (bounded).
+fn wait_health(node: &Node, status: u16, body: &str) {
+    let deadline = Instant::now() + WAIT;
+    let mut last = (0, String::new());
+    while Instant::now() < deadline {
+        last = healthz(node);
+        if last.0 == status && last.1.contains(body) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("/healthz never answered {status} {body:?}; last {last:?}");
+}
+
+// ----------------------------------------------------------- subscribers --
+
+/// What a subscriber's reader thread reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Got {
+    /// An update: its id (and its data, checked against the id).
+    Event(String),
+    /// The stream ended (the node went away or closed it).
+    End,
+}
+
+/// An open subscription on one node; a thread decodes it into [`Got`]s.
+struct Subscriber {
+    rx: mpsc::Receiver<Got>,
+    stream: TcpStream,
+    /// Ids received, in order.
+    seen: Vec<String>,
+}
+
+impl Subscriber {
+    /// Subscribes to [`TOPIC`] on `node`, resuming after `last_event_id`
+    /// when given. Returns once the node answered 200 (so the subscription
+    /// is registered).
+    fn open(node: &Node, last_event_id: Option<&str>) -> Subscriber {
+        let mut s = TcpStream::connect(node.addr()).expect("connect to the node");
+        let mut request = format!(
+            "GET /.well-known/mercure?topic={TOPIC} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
+        );
+        if let Some(id) = last_event_id {
+            request.push_str(&format!("Last-Event-ID: {id}\r\n"));
+        }
+        request.push_str("\r\n");
+        s.write_all(request.as_bytes()).expect("send");
+        let mut reader = BufReader::new(s.try_clone().expect("clone"));
+        // Keep-alives come every second: a read that waits longer than the
+        // bound means the stream is stuck.
+        s.set_read_timeout(Some(WAIT)).expect("timeout");
+        let mut head = String::new();
+        let mut chunked = false;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).expect("response head");
+            if line.to_ascii_lowercase().starts_with("transfer-encoding:")
+                && line.to_ascii_lowercase().contains("chunked")
+            {
+                chunked = true;
+            }
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            head.push_str(&line);
+        }
+        assert!(head.starts_with("HTTP/1.1 200"), "subscribe: {head}");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || read_events(reader, chunked, &tx));
+        Subscriber {
+            rx,
+            stream: s,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The next thing the reader reports (bounded).
+    fn next(&mut self) -> Got {
+        let got = self.rx.recv_timeout(WAIT).unwrap_or(Got::End);
+        if let Got::Event(id) = &got {
+            self.seen.push(id.clone());
+        }
+        got
+    }
+
+    /// The next `n` ids; fails if the stream ends first.
+    fn take(&mut self, n: usize) -> Vec<String> {
+        (0..n)
+            .map(|i| match self.next() {
+                Got::Event(id) => id,
+                Got::End => panic!("stream ended after {i} of {n} events; seen {:?}", self.seen),
+            })
+            .collect()
+    }
+
+    /// Reads until `id` arrives; fails if the stream ends first.
+    fn until(&mut self, id: &str) {
+        while !self.seen.iter().any(|s| s == id) {
+            if self.next() == Got::End {
+                panic!("stream ended before {id}; seen {:?}", self.seen);
+            }
+        }
+    }
+
+    /// Cuts the connection from the client side.
+    fn cut(self) -> Vec<String> {
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        self.seen
+    }
+}
+
+/// Decodes the body (chunked or not) and reports each message's id.
+fn read_events(mut reader: BufReader<TcpStream>, chunked: bool, tx: &mpsc::Sender<Got>) {
+    let mut decoder = Decoder::new();
+    loop {
+        let bytes = if chunked {
+            read_chunk(&mut reader)
+        } else {
+            let mut buf = vec![0u8; 8192];
+            match reader.read(&mut buf) {
+                Ok(n) if n > 0 => Some(buf[..n].to_vec()),
+                _ => None,
+            }
+        };
+        let Some(bytes) = bytes else {
+            let _ = tx.send(Got::End);
+            return;
+        };
+        decoder.push(&bytes);
+        while let Ok(Some(frame)) = decoder.next_frame() {
+            if let Frame::Message(m) = frame {
+                let id = m.last_event_id.as_str().to_owned();
+                assert_eq!(m.data.as_str(), format!("payload of {id}"), "data of {id}");
+                if tx.send(Got::Event(id)).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// One chunk of a chunked body; `None` at its end or when the connection
+/// fails.
+fn read_chunk(reader: &mut BufReader<TcpStream>) -> Option<Vec<u8>> {
+    let mut size = String::new();
+    if reader.read_line(&mut size).ok()? == 0 {
+        return None;
+    }
+    let size = usize::from_str_radix(size.trim().split(';').next()?, 16).ok()?;
+    if size == 0 {
+        return None;
+    }
+    let mut chunk = vec![0u8; size + 2]; // and its CRLF
+    reader.read_exact(&mut chunk).ok()?;
+    chunk.truncate(size);
+    Some(chunk)
+}
+
+// ------------------------------------------------------------ publisher --
+
+/// A thread publishing `<prefix>0`, `<prefix>1`, … one after the other
+/// across `nodes` in turn, until stopped; records every answer.
+struct Publisher {
+    stop: Arc<AtomicBool>,
+    results: Arc<Mutex<Vec<(String, u16, String)>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Publisher {
+    fn start(addrs: Vec<String>, prefix: &'static str) -> Publisher {
+        let stop = Arc::new(AtomicBool::new(false));
+        let results = Arc::new(Mutex::new(Vec::new()));
+        let token = publisher_token();
+        let thread = {
+            let (stop, results) = (Arc::clone(&stop), Arc::clone(&results));
+            std::thread::spawn(move || {
+                let mut i = 0usize;
+                while !stop.load(Ordering::SeqCst) {
+                    let id = format!("{prefix}{i}");
+                    let (status, body) = publish(&addrs[i % addrs.len()], &token, &id);
+                    results.lock().expect("results").push((id, status, body));
+                    i += 1;
+                    // A steady stream, not a flood: subscribers keep up.
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
+        };
+        Publisher {
+            stop,
+            results,
+            thread: Some(thread),
+        }
+    }
+
+    fn acked(&self) -> Vec<String> {
+        self.results
+            .lock()
+            .expect("results")
+            .iter()
+            .filter(|(_, s, _)| *s == 200)
+            .map(|(id, _, _)| id.clone())
+            .collect()
+    }
+
+    fn refused(&self) -> usize {
+        self.results
+            .lock()
+            .expect("results")
+            .iter()
+            .filter(|(_, s, _)| *s == 503)
+            .count()
+    }
+
+    /// Waits (bounded) until `cond` holds for the answers so far.
+    fn wait_for(&self, what: &str, cond: impl Fn(&Publisher) -> bool) {
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            if cond(self) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!(
+            "never saw {what}; answers so far: {}",
+            self.results.lock().expect("results").len()
+        );
+    }
+
+    fn finish(mut self) -> Vec<(String, u16, String)> {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            t.join().expect("publisher thread");
+        }
+        std::mem::take(&mut *self.results.lock().expect("results"))
+    }
+}
+
+// -------------------------------------------------------------- helpers --
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sse-scale-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+fn assert_no_duplicates(ids: &[String], whose: &str) {
+    let unique: HashSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "{whose} got a duplicate: {ids:?}");
+}
+
+// ---------------------------------------------------------------- tests --
+
+/// A publish to A reaches subscribers on B and C; a subscriber on B cut
+/// mid-stream resumes on C with `Last-Event-ID` and gets every later
+/// update exactly once.
+#[test]
+fn three_nodes_share_updates_and_a_subscriber_resumes_on_another_node() {
+    let Some(redis) = Redis::start("three") else {
+        return;
+    };
+    let dir = temp_dir("three-nodes");
+    let store = redis.url("three");
+    let (a, b, c) = (
+        Node::start(&store, &dir),
+        Node::start(&store, &dir),
+        Node::start(&store, &dir),
+    );
+    let token = publisher_token();
+    let mut on_b = Subscriber::open(&b, None);
+    let mut on_c = Subscriber::open(&c, None);
+    let first: Vec<String> = (0..10).map(|i| format!("a{i}")).collect();
+    for id in &first {
+        let (status, body) = publish(&a.addr(), &token, id);
+        assert_eq!(
+            (status, body.as_str()),
+            (200, id.as_str()),
+            "publish {id} to A"
+        );
+    }
+    assert_eq!(on_b.take(10), first, "B's subscriber");
+    assert_eq!(on_c.take(10), first, "C's subscriber");
+
+    // Cut B's subscriber after some of the next updates, published on all
+    // three nodes in turn.
+    let nodes = [&a, &b, &c];
+    let second: Vec<String> = (0..12).map(|i| format!("m{i}")).collect();
+    for (i, id) in second[..6].iter().enumerate() {
+        let (status, _) = publish(&nodes[i % 3].addr(), &token, id);
+        assert_eq!(status, 200, "publish {id}");
+    }
+    assert_eq!(on_b.take(3), second[..3]);
+    let seen = on_b.cut();
+    let last = seen.last().expect("B's subscriber saw events").clone();
+    for (i, id) in second[6..].iter().enumerate() {
+        let (status, _) = publish(&nodes[i % 3].addr(), &token, id);
+        assert_eq!(status, 200, "publish {id}");
+    }
+    let mut resumed = Subscriber::open(&c, Some(&last));
+    assert_eq!(resumed.take(9), second[3..], "resumed on C after {last}");
+    // Nothing more than that: the next event is a fresh update.
+    let (status, _) = publish(&b.addr(), &token, "fresh");
+    assert_eq!(status, 200);
+    assert_eq!(resumed.take(1), ["fresh"]);
+    let mut all = seen;
+    all.extend(resumed.seen.iter().cloned());
+    assert_no_duplicates(&all, "the cut-and-resumed subscriber");
+    // C's first subscriber saw the same stream, in the same order.
+    on_c.until("fresh");
+    let mut expected = first.clone();
+    expected.extend(second.iter().cloned());
+    expected.push("fresh".to_owned());
+    assert_eq!(
+        on_c.seen, expected,
+        "every node delivers in the stream's order"
+    );
+}
+
+/// Redis stopped and restarted under a steady publish stream: publishes
+/// meanwhile get 503 with a clear body, `/healthz` says degraded, open
+/// streams stay up, and every subscriber gets every acknowledged update,
+/// in order, once.
+#[test]
+fn redis_restart_loses_no_acknowledged_update() {
+    let Some(mut redis) = Redis::start("restart") else {
+        return;
+    };
+    let dir = temp_dir("restart-nodes");
+    let store = redis.url("restart");
+    let (a, b) = (Node::start(&store, &dir), Node::start(&store, &dir));
+    let mut on_a = Subscriber::open(&a, None);
+    let mut on_b = Subscriber::open(&b, None);
+    wait_health(&a, 200, "ok");
+
+    let publisher = Publisher::start(vec![a.addr(), b.addr()], "r");
+    publisher.wait_for("20 acknowledged publishes", |p| p.acked().len() >= 20);
+    redis.stop();
+    wait_health(&a, 503, "degraded");
+    wait_health(&b, 503, "degraded");
+    let before = publisher.refused();
+    publisher.wait_for("publishes refused while Redis is down", |p| {
+        p.refused() >= before + 5
+    });
+    redis.restart();
+    wait_health(&a, 200, "ok");
+    let acked_at_restart = publisher.acked().len();
+    publisher.wait_for("20 more acknowledged publishes", |p| {
+        p.acked().len() >= acked_at_restart + 20
+    });
+    let results = publisher.finish();
+
+    let acked: Vec<String> = results
+        .iter()
+        .filter(|(_, s, _)| *s == 200)
+        .map(|(id, _, _)| id.clone())
+        .collect();
+    let refused: HashSet<&str> = results
+        .iter()
+        .filter(|(_, s, _)| *s != 200)
+        .map(|(id, _, _)| id.as_str())
+        .collect();
+    for (id, status, body) in &results {
+        match status {
+            200 => assert_eq!(body, id),
+            503 => assert!(
+                body.contains("not stored"),
+                "a 503 says the update was not stored: {body:?}"
+            ),
+            other => panic!("publish {id}: status {other} ({body:?}); only 200 or 503 is allowed"),
+        }
+    }
+    assert!(!refused.is_empty(), "some publishes met the outage");
+    let last = acked.last().expect("acknowledged publishes").clone();
+    for (name, sub) in [("A", &mut on_a), ("B", &mut on_b)] {
+        sub.until(&last);
+        assert_no_duplicates(&sub.seen, name);
+        // A publish whose answer was lost with the connection may have
+        // been stored although it got a 503; nothing else may appear.
+        let delivered: Vec<String> = sub
+            .seen
+            .iter()
+            .filter(|id| !refused.contains(id.as_str()))
+            .cloned()
+            .collect();
+        assert_eq!(delivered, acked, "subscriber on {name}");
+    }
+
+    // Health follows Redis, not the last publish: after a refused publish
+    // and a restart, both nodes report ok again without any publish.
+    redis.stop();
+    wait_health(&a, 503, "degraded");
+    let (status, body) = publish(&a.addr(), &publisher_token(), "during-outage");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("unreachable"), "{body}");
+    redis.restart();
+    wait_health(&a, 200, "ok");
+    wait_health(&b, 200, "ok");
+}
+
+/// A node killed with SIGKILL under load: its subscribers resume on the
+/// other nodes and lose nothing.
+#[test]
+fn a_killed_node_s_subscribers_resume_elsewhere_and_lose_nothing() {
+    let Some(redis) = Redis::start("kill") else {
+        return;
+    };
+    let dir = temp_dir("kill-nodes");
+    let store = redis.url("kill");
+    let a = Node::start(&store, &dir);
+    let (b, c) = (Node::start(&store, &dir), Node::start(&store, &dir));
+    let mut first = Subscriber::open(&a, None);
+    let mut second = Subscriber::open(&a, None);
+
+    let publisher = Publisher::start(vec![b.addr(), c.addr()], "k");
+    first.take(5);
+    second.take(5);
+    let mut a = a;
+    a.child.kill().expect("SIGKILL node A");
+    let _ = a.child.wait();
+    // Read what A sent before it died, up to the end of each stream.
+    for sub in [&mut first, &mut second] {
+        while sub.next() != Got::End {}
+    }
+    let resume_first = first.seen.last().expect("events before the kill").clone();
+    let resume_second = second.seen.last().expect("events before the kill").clone();
+    let mut first_again = Subscriber::open(&b, Some(&resume_first));
+    let mut second_again = Subscriber::open(&c, Some(&resume_second));
+    let acked_at_kill = publisher.acked().len();
+    publisher.wait_for("30 more acknowledged publishes", |p| {
+        p.acked().len() >= acked_at_kill + 30
+    });
+    let results = publisher.finish();
+    for (id, status, body) in &results {
+        assert_eq!(*status, 200, "publish {id} to a live node: {body:?}");
+    }
+    let acked: Vec<String> = results.into_iter().map(|(id, _, _)| id).collect();
+    let last = acked.last().expect("publishes").clone();
+    for (name, before, after) in [
+        ("first", &first, &mut first_again),
+        ("second", &second, &mut second_again),
+    ] {
+        after.until(&last);
+        let mut all = before.seen.clone();
+        all.extend(after.seen.iter().cloned());
+        assert_no_duplicates(&all, name);
+        assert_eq!(all, acked, "{name} subscriber across the kill");
+    }
+}

@@ -1,0 +1,1109 @@
+//! [`RedisStore`]: history in a Redis stream shared by many hub nodes
+//! (feature `redis`).
+//!
+//! # Shape
+//!
+//! Three keys under a prefix (default `sse`, so `sse:stream`, `sse:ids`,
+//! `sse:dups`):
+//!
+//! - `<prefix>:stream`, a Redis stream with one entry per update (fields
+//!   `id`, `ms`, `topics`, `data`, `private`, and `type` / `retry` when
+//!   set). The entry id `<ms>-<seq>` that `XADD *` assigns is the
+//!   [`Position`]: Redis assigns it, so it is unique and ordered across
+//!   every node writing the stream. `ms` is the store's [`Clock`] at the
+//!   append, for age retention (the stream id's time is Redis's clock,
+//!   which a test cannot move).
+//! - `<prefix>:ids`, a hash from update id to the stream id of its oldest
+//!   retained occurrence (and of its newest, when the id is duplicated),
+//!   so `Last-Event-ID` resolves with one `HGET`.
+//! - `<prefix>:dups`, a hash that chains the occurrences of a duplicated
+//!   update id, so that evicting the oldest moves the id on to the next
+//!   occurrence without scanning the stream (the duplicate policy of the
+//!   module docs). Empty unless publishers reuse ids.
+//!
+//! Every write and every replay is one Lua script (`EVALSHA`, reloaded
+//! after a Redis restart), so it is atomic: an acknowledged update is in
+//! the stream and findable by its id at once, and a replay's bounds and
+//! entries come from one state. Both hashes only name retained entries, so
+//! they are bounded by the stream, which retention bounds.
+//!
+//! # Retention
+//!
+//! Each append evicts from the head while the stream holds more than
+//! [`Retention::max_entries`] or the head is older than the age limit (at
+//! most 1,000 entries per call; the tail task also runs this
+//! once a second while idle when an age limit is set, and `open` runs it
+//! to completion). Replay applies retention exactly regardless, as the
+//! [`Store`] contract requires. Nodes sharing a stream should share their
+//! retention settings: each trims to its own.
+//!
+//! # Completeness
+//!
+//! Eviction always takes the oldest entry, so the evicted entries are
+//! exactly those up to the *newest evicted* one: the stream entry just
+//! before the oldest retained, or Redis's `max-deleted-entry-id` (Redis 7)
+//! when the oldest retained is the stream's first entry, or the newest id
+//! ever assigned when nothing is retained. A cursor at or after that id is
+//! complete; one before it is not.
+//!
+//! # Live feed
+//!
+//! One task per store tails the stream with `XREAD BLOCK` on its own
+//! connection, from the stream's last id at [`RedisStore::open`], and
+//! feeds a bounded broadcast channel; a node's own appends arrive that way
+//! too, so every node delivers in the stream's order. When Redis is
+//! unreachable the task retries with capped exponential backoff
+//! ([`RedisConfig::max_backoff`]) and resumes from the last id it saw: the
+//! feed has no gap and no duplicate. Meanwhile
+//! [`Store::is_available`] is `false` and appends fail with
+//! [`StoreError::is_backend`] (a hub answers 503).
+//!
+//! # Durability
+//!
+//! An append is acknowledged when Redis has executed it, in memory. It
+//! survives a Redis restart only with persistence (`appendonly yes`;
+//! `appendfsync always` to survive a crash of the machine too); see
+//! `docs/deploy.md`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Client, RedisError, Script, Value};
+use tokio::sync::{broadcast, watch, RwLock};
+use tokio::task::JoinHandle;
+
+use super::{
+    ensure_id, Clock, Cursor, Entry, LiveFeed, Position, Replay, Retention, Store, StoreError,
+    StoreFuture, SystemClock,
+};
+use crate::Update;
+
+/// The most entries one append (or one housekeeping call) evicts, so that
+/// one script never blocks Redis for long; a bigger backlog (after
+/// retention was lowered) is evicted over several calls.
+const TRIM_BUDGET: usize = 1_000;
+
+/// The first retry delay after Redis became unreachable; doubled on each
+/// failure up to [`RedisConfig::max_backoff`].
+const MIN_BACKOFF: Duration = Duration::from_millis(50);
+
+/// The most entries one replay returns, whatever the caller's limit: a
+/// bound on the reply Redis builds and this process buffers.
+const MAX_PAGE: usize = 100_000;
+
+/// How often an idle tail task applies age retention.
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(1);
+
+const COMMON: &str = include_str!("common.lua");
+
+/// Settings of a [`RedisStore`].
+///
+/// Its `Debug` output hides the URL's credentials.
+#[derive(Clone)]
+#[must_use]
+pub struct RedisConfig {
+    /// `redis://[user:password@]host[:port][/db]`.
+    pub url: String,
+    /// Prefix of the store's keys (`<prefix>:stream`, `<prefix>:ids`,
+    /// `<prefix>:dups`). Default `sse`. Hubs that share a stream use the
+    /// same prefix; separate hubs on one Redis use different ones.
+    pub prefix: String,
+    /// What is kept.
+    pub retention: Retention,
+    /// The time source for age retention.
+    pub clock: Arc<dyn Clock>,
+    /// How many entries a live feed buffers before its consumer lags (at
+    /// least 1). Default 4096.
+    pub live_capacity: usize,
+    /// The most entries one `XREAD` returns (at least 1). Default 512.
+    pub read_batch: usize,
+    /// How long one `XREAD BLOCK` waits for new entries before it is
+    /// reissued (at least 1 ms: 0 would mean forever to Redis). Default 5 s.
+    pub block: Duration,
+    /// How long a command (append, replay) waits for Redis's answer before
+    /// it fails; also how long a connection attempt may take. Default 5 s.
+    /// A publish to an unresponsive Redis gets its 503 after this long.
+    pub command_timeout: Duration,
+    /// The longest delay between reconnection attempts of the tail task.
+    /// Default 2 s.
+    pub max_backoff: Duration,
+}
+
+impl RedisConfig {
+    /// The defaults, with Redis at `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        RedisConfig {
+            url: url.into(),
+            prefix: "sse".to_owned(),
+            retention: Retention::default(),
+            clock: Arc::new(SystemClock),
+            live_capacity: 4096,
+            read_batch: 512,
+            block: Duration::from_secs(5),
+            command_timeout: Duration::from_secs(5),
+            max_backoff: Duration::from_secs(2),
+        }
+    }
+
+    /// Parses `redis://host[:port][/db][?prefix=NAME]`: the URL as Redis
+    /// clients write it, plus an optional key prefix.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::is_backend`] when the URL is not a Redis URL this
+    /// build can use, or has a query parameter other than `prefix`.
+    pub fn from_url(url: &str) -> Result<Self, StoreError> {
+        let (base, query) = url.split_once('?').unwrap_or((url, ""));
+        let mut config = RedisConfig::new(base);
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("prefix", value)) if valid_prefix(value) => config.prefix = value.to_owned(),
+                _ => {
+                    return Err(StoreError::backend(
+                        "parsing the Redis URL",
+                        format!(
+                            "unsupported parameter {pair:?}: only prefix=NAME (letters, digits, \
+                             and -_.:{{}}) is understood"
+                        ),
+                    ))
+                }
+            }
+        }
+        Client::open(base).map_err(|e| StoreError::backend("parsing the Redis URL", e))?;
+        Ok(config)
+    }
+}
+
+impl RedisConfig {
+    /// The URL with any `user:password@` replaced by `***@`: for banners
+    /// and logs, which must not carry the password.
+    pub fn redacted_url(&self) -> String {
+        match (self.url.find("://"), self.url.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => {
+                format!("{}***{}", &self.url[..scheme + 3], &self.url[at..])
+            }
+            _ => self.url.clone(),
+        }
+    }
+}
+
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &self.redacted_url())
+            .field("prefix", &self.prefix)
+            .field("retention", &self.retention)
+            .field("clock", &self.clock)
+            .field("live_capacity", &self.live_capacity)
+            .field("read_batch", &self.read_batch)
+            .field("block", &self.block)
+            .field("command_timeout", &self.command_timeout)
+            .field("max_backoff", &self.max_backoff)
+            .finish()
+    }
+}
+
+fn valid_prefix(p: &str) -> bool {
+    !p.is_empty()
+        && p.len() <= 128
+        && p.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:{}".contains(&b))
+}
+
+/// A [`Store`] in a Redis stream: many hub nodes share one history and
+/// every node sees every update, in one order. See the module docs.
+///
+/// ```no_run
+/// use sse_hub::store::{RedisConfig, RedisStore, Store};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), sse_hub::store::StoreError> {
+/// let store = RedisStore::open(RedisConfig::from_url("redis://127.0.0.1:6379/0?prefix=hub")?).await?;
+/// let mut live = store.live();
+/// let update = sse_hub::Update {
+///     id: String::new(),
+///     topics: vec!["https://example.com/books/1".into()],
+///     data: "{}".into(),
+///     private: false,
+///     event_type: None,
+///     retry: None,
+/// };
+/// let entry = store.append(update).await?; // in Redis now
+/// assert_eq!(live.recv().await?, entry); // every node's feed gets it
+/// store.close().await?;
+/// # Ok(())
+/// # }
+/// ```
+pub struct RedisStore {
+    shared: Arc<Shared>,
+    /// Tells the tail task to stop; dropping the store drops it, which
+    /// stops the task too.
+    stop: watch::Sender<bool>,
+    // A std Mutex: taken only by `close` to take the handle, never across
+    // an await.
+    tail: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("stream", &self.shared.keys[0])
+            .field("available", &self.is_available())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Shared {
+    client: Client,
+    /// The command connection (appends, replays), made lazily and dropped
+    /// after a connection error so the next command reconnects. An async
+    /// Mutex: held across the connection attempt, so concurrent publishers
+    /// during an outage make one attempt, not one each.
+    conn: tokio::sync::Mutex<Option<MultiplexedConnection>>,
+    /// Stream, ids hash, dups hash.
+    keys: [String; 3],
+    append: Script,
+    replay: Script,
+    trim: Script,
+    retention: Retention,
+    clock: Arc<dyn Clock>,
+    command_config: AsyncConnectionConfig,
+    tail_config: AsyncConnectionConfig,
+    read_batch: usize,
+    block: Duration,
+    command_timeout: Duration,
+    max_backoff: Duration,
+    /// `true` once closed. Appends and replays hold it for reading while
+    /// they run, so `close` (which takes it for writing) waits for them.
+    gate: RwLock<bool>,
+    /// Subscribing needs a sender; `None` once closed. A std Mutex: held
+    /// only to clone or take it.
+    live: Mutex<Option<broadcast::Sender<Entry>>>,
+    /// The newest position this store appended: what `close` must still
+    /// deliver to live feeds.
+    last_appended: Mutex<Option<Position>>,
+    /// The tail task's last `XREAD` worked.
+    tail_ok: AtomicBool,
+    /// The last command worked (or failed for a reason other than the
+    /// connection).
+    commands_ok: AtomicBool,
+}
+
+impl RedisStore {
+    /// Connects to Redis, applies retention to what the stream holds, and
+    /// starts tailing the stream from its newest entry.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::is_backend`] when the URL is unusable, Redis cannot
+    /// be reached within [`RedisConfig::command_timeout`], or it is older
+    /// than 7.0 (completeness needs `XINFO STREAM`'s
+    /// `max-deleted-entry-id`).
+    pub async fn open(config: RedisConfig) -> Result<RedisStore, StoreError> {
+        let client = Client::open(config.url.as_str())
+            .map_err(|e| StoreError::backend("parsing the Redis URL", e))?;
+        let command_config = AsyncConnectionConfig::new()
+            .set_connection_timeout(config.command_timeout)
+            .set_response_timeout(config.command_timeout);
+        // A blocked XREAD answers after `block`: give it that long and the
+        // command timeout on top before calling the connection dead.
+        let tail_config = AsyncConnectionConfig::new()
+            .set_connection_timeout(config.command_timeout)
+            .set_response_timeout(
+                config.block.max(Duration::from_millis(1)) + config.command_timeout,
+            );
+        let prefix = &config.prefix;
+        let shared = Arc::new(Shared {
+            keys: [
+                format!("{prefix}:stream"),
+                format!("{prefix}:ids"),
+                format!("{prefix}:dups"),
+            ],
+            append: Script::new(&format!("{COMMON}\n{}", include_str!("append.lua"))),
+            replay: Script::new(&format!("{COMMON}\n{}", include_str!("replay.lua"))),
+            trim: Script::new(&format!("{COMMON}\n{}", include_str!("trim.lua"))),
+            conn: tokio::sync::Mutex::new(None),
+            client,
+            retention: config.retention,
+            clock: config.clock,
+            command_config,
+            tail_config,
+            read_batch: config.read_batch.max(1),
+            block: config.block.max(Duration::from_millis(1)),
+            command_timeout: config.command_timeout,
+            max_backoff: config.max_backoff.max(MIN_BACKOFF),
+            gate: RwLock::new(false),
+            live: Mutex::new(None),
+            last_appended: Mutex::new(None),
+            tail_ok: AtomicBool::new(true),
+            commands_ok: AtomicBool::new(true),
+        });
+        let mut conn = shared.connection().await?;
+        check_version(&mut conn).await?;
+        // Retention may have been lowered since the stream was written.
+        while shared.housekeep(&mut conn).await? >= TRIM_BUDGET {}
+        let start = last_generated_id(&mut conn, &shared.keys[0]).await?;
+        let (tx, _) = broadcast::channel(config.live_capacity.max(1));
+        *lock(&shared.live) = Some(tx.clone());
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(tail(Arc::clone(&shared), tx, start, stop_rx));
+        tracing::debug!(stream = %shared.keys[0], start = %start, "redis store opened");
+        Ok(RedisStore {
+            shared,
+            stop,
+            tail: Mutex::new(Some(task)),
+        })
+    }
+}
+
+impl Store for RedisStore {
+    fn append(&self, mut update: Update) -> StoreFuture<'_, Entry> {
+        Box::pin(async move {
+            let gate = self.shared.gate.read().await;
+            if *gate {
+                return Err(StoreError::closed());
+            }
+            ensure_id(&mut update);
+            let now_ms = self.shared.clock.now_ms();
+            let cutoff = self.shared.retention.age_cutoff_ms(now_ms);
+            // Serialising a list of strings cannot fail.
+            let topics = serde_json::to_string(&update.topics).unwrap_or_else(|_| "[]".to_owned());
+            let mut invocation = self.shared.append.prepare_invoke();
+            for key in &self.shared.keys {
+                invocation.key(key);
+            }
+            invocation
+                .arg(self.shared.retention.max_entries())
+                .arg(cutoff)
+                .arg(TRIM_BUDGET)
+                .arg("id")
+                .arg(&update.id)
+                .arg("ms")
+                .arg(now_ms)
+                .arg("topics")
+                .arg(&topics)
+                .arg("data")
+                .arg(&update.data)
+                .arg("private")
+                .arg(if update.private { "1" } else { "0" });
+            if let Some(t) = &update.event_type {
+                invocation.arg("type").arg(t);
+            }
+            if let Some(r) = update.retry {
+                invocation.arg("retry").arg(r);
+            }
+            let mut conn = self.shared.connection().await?;
+            let sid: String = self
+                .shared
+                .command(
+                    invocation.invoke_async(&mut conn).await,
+                    "appending to Redis",
+                )
+                .await?;
+            let position = sid
+                .parse::<Position>()
+                .map_err(|_| StoreError::corrupt(format!("Redis assigned stream id {sid:?}")))?;
+            {
+                let mut last = lock(&self.shared.last_appended);
+                if last.is_none_or(|p| p < position) {
+                    *last = Some(position);
+                }
+            }
+            drop(gate);
+            Ok(Entry::new(position, Arc::new(update)))
+        })
+    }
+
+    fn replay(&self, cursor: Cursor, limit: usize) -> StoreFuture<'_, Replay> {
+        Box::pin(async move {
+            let gate = self.shared.gate.read().await;
+            if *gate {
+                return Err(StoreError::closed());
+            }
+            // One reply holds at most MAX_PAGE entries; `more` says when
+            // the caller asked for more than that.
+            let limit = limit.clamp(1, MAX_PAGE);
+            let (kind, value) = match cursor {
+                Cursor::Earliest => ("earliest", String::new()),
+                Cursor::Newest => ("newest", String::new()),
+                Cursor::Id(id) => ("id", id),
+                Cursor::After(p) => ("after", p.to_string()),
+            };
+            let cutoff = self
+                .shared
+                .retention
+                .age_cutoff_ms(self.shared.clock.now_ms());
+            let mut invocation = self.shared.replay.prepare_invoke();
+            for key in &self.shared.keys {
+                invocation.key(key);
+            }
+            invocation
+                .arg(kind)
+                .arg(value)
+                .arg(limit)
+                .arg(self.shared.retention.max_entries())
+                .arg(cutoff);
+            let mut conn = self.shared.connection().await?;
+            let answer: Value = self
+                .shared
+                .command(
+                    invocation.invoke_async(&mut conn).await,
+                    "replaying from Redis",
+                )
+                .await?;
+            drop(gate);
+            parse_replay(answer)
+        })
+    }
+
+    fn live(&self) -> LiveFeed {
+        match &*lock(&self.shared.live) {
+            Some(tx) => LiveFeed::new(tx.subscribe()),
+            None => LiveFeed::closed(),
+        }
+    }
+
+    fn close(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            // Waits for appends and replays in flight; later ones see it.
+            *self.shared.gate.write().await = true;
+            lock(&self.shared.live).take();
+            self.stop.send_replace(true);
+            let task = lock(&self.tail).take();
+            if let Some(task) = task {
+                // The task delivers what this store appended, then ends the
+                // feeds by dropping its sender.
+                task.await
+                    .map_err(|e| StoreError::backend("stopping the tail task", e))?;
+            }
+            Ok(())
+        })
+    }
+
+    fn is_available(&self) -> bool {
+        self.shared.tail_ok.load(Ordering::Acquire)
+            && self.shared.commands_ok.load(Ordering::Acquire)
+    }
+}
+
+impl Shared {
+    /// The command connection, connecting first when there is none.
+    ///
+    /// Bounded by the command timeout as a whole, including the wait for
+    /// another caller's connection attempt: during an outage with a Redis
+    /// that does not answer, publishers get their 503 after that long
+    /// instead of queueing behind each other's attempts.
+    async fn connection(&self) -> Result<MultiplexedConnection, StoreError> {
+        match tokio::time::timeout(self.command_timeout, self.connect_once()).await {
+            Ok(result) => result,
+            Err(elapsed) => {
+                self.commands_ok.store(false, Ordering::Release);
+                Err(StoreError::backend("connecting to Redis", elapsed))
+            }
+        }
+    }
+
+    async fn connect_once(&self) -> Result<MultiplexedConnection, StoreError> {
+        let mut slot = self.conn.lock().await;
+        if let Some(conn) = &*slot {
+            return Ok(conn.clone());
+        }
+        match self
+            .client
+            .get_multiplexed_async_connection_with_config(&self.command_config)
+            .await
+        {
+            Ok(conn) => {
+                *slot = Some(conn.clone());
+                Ok(conn)
+            }
+            Err(e) => {
+                self.commands_ok.store(false, Ordering::Release);
+                Err(StoreError::backend("connecting to Redis", e))
+            }
+        }
+    }
+
+    /// Records a command's outcome: a connection failure drops the
+    /// connection (the next command reconnects) and marks Redis
+    /// unreachable.
+    async fn command<T>(
+        &self,
+        result: Result<T, RedisError>,
+        context: &'static str,
+    ) -> Result<T, StoreError> {
+        match result {
+            Ok(v) => {
+                self.commands_ok.store(true, Ordering::Release);
+                Ok(v)
+            }
+            Err(e) => {
+                if is_connection_error(&e) {
+                    self.commands_ok.store(false, Ordering::Release);
+                    self.conn.lock().await.take();
+                }
+                Err(StoreError::backend(context, e))
+            }
+        }
+    }
+
+    /// Applies retention once (at most [`TRIM_BUDGET`] evictions); returns
+    /// how many entries were evicted.
+    async fn housekeep(&self, conn: &mut MultiplexedConnection) -> Result<usize, StoreError> {
+        let cutoff = self.retention.age_cutoff_ms(self.clock.now_ms());
+        let mut invocation = self.trim.prepare_invoke();
+        for key in &self.keys {
+            invocation.key(key);
+        }
+        invocation
+            .arg(self.retention.max_entries())
+            .arg(cutoff)
+            .arg(TRIM_BUDGET);
+        invocation
+            .invoke_async(conn)
+            .await
+            .map_err(|e| StoreError::backend("trimming the Redis stream", e))
+    }
+}
+
+/// Errors after which the connection is not worth keeping: it is broken,
+/// or it reaches a server that can no longer take writes (a primary that
+/// was demoted by a failover: a new connection to the same address may
+/// reach the new primary) or is still loading its data.
+fn is_connection_error(e: &RedisError) -> bool {
+    e.is_io_error()
+        || e.is_connection_dropped()
+        || e.is_timeout()
+        || e.is_connection_refusal()
+        || matches!(
+            e.kind(),
+            redis::ErrorKind::ReadOnly | redis::ErrorKind::BusyLoadingError
+        )
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Nothing panics while holding these locks with their data half
+    // updated, so a poisoned lock's data is still consistent.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Refuses a Redis older than 7.0.
+async fn check_version(conn: &mut MultiplexedConnection) -> Result<(), StoreError> {
+    let info: String = redis::cmd("INFO")
+        .arg("server")
+        .query_async(conn)
+        .await
+        .map_err(|e| StoreError::backend("connecting to Redis", e))?;
+    let version = info
+        .lines()
+        .find_map(|l| l.strip_prefix("redis_version:"))
+        .unwrap_or("")
+        .trim();
+    let major = version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse::<u32>().ok());
+    match major {
+        Some(m) if m >= 7 => Ok(()),
+        _ => Err(StoreError::backend(
+            "checking the Redis version",
+            format!("Redis {version:?} is too old: 7.0 or newer is needed"),
+        )),
+    }
+}
+
+/// The newest id the stream ever assigned (`0-0` for a stream that does
+/// not exist yet).
+async fn last_generated_id(
+    conn: &mut MultiplexedConnection,
+    stream: &str,
+) -> Result<Position, StoreError> {
+    Ok(stream_info(conn, stream, "last-generated-id")
+        .await?
+        .unwrap_or(Position::ZERO))
+}
+
+/// A stream id that `XINFO STREAM` reports (`last-generated-id`,
+/// `max-deleted-entry-id`); `None` when the stream does not exist.
+async fn stream_info(
+    conn: &mut MultiplexedConnection,
+    stream: &str,
+    field: &str,
+) -> Result<Option<Position>, StoreError> {
+    let exists: bool = redis::cmd("EXISTS")
+        .arg(stream)
+        .query_async(conn)
+        .await
+        .map_err(|e| StoreError::backend("reading the Redis stream", e))?;
+    if !exists {
+        return Ok(None);
+    }
+    let info: Value = redis::cmd("XINFO")
+        .arg("STREAM")
+        .arg(stream)
+        .query_async(conn)
+        .await
+        .map_err(|e| StoreError::backend("reading the Redis stream", e))?;
+    let pairs: Vec<(String, Value)> = match info {
+        Value::Array(items) => items
+            .chunks_exact(2)
+            .filter_map(|c| text(&c[0]).map(|k| (k, c[1].clone())))
+            .collect(),
+        Value::Map(items) => items
+            .into_iter()
+            .filter_map(|(k, v)| text(&k).map(|k| (k, v)))
+            .collect(),
+        _ => Vec::new(),
+    };
+    pairs
+        .iter()
+        .find(|(k, _)| k == field)
+        .and_then(|(_, v)| text(v))
+        .and_then(|s| s.parse::<Position>().ok())
+        .map(Some)
+        .ok_or_else(|| StoreError::corrupt(format!("XINFO STREAM gave no {field}")))
+}
+
+/// A bulk or simple string as UTF-8.
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
+        Value::SimpleString(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn int(v: &Value) -> Option<i64> {
+    match v {
+        Value::Int(i) => Some(*i),
+        _ => None,
+    }
+}
+
+/// An optional stream id (`Nil` for none).
+fn position(v: &Value) -> Result<Option<Position>, StoreError> {
+    match v {
+        Value::Nil => Ok(None),
+        other => text(other)
+            .and_then(|s| s.parse::<Position>().ok())
+            .map(Some)
+            .ok_or_else(|| StoreError::corrupt("a stream id that is not <ms>-<seq>")),
+    }
+}
+
+fn parse_replay(answer: Value) -> Result<Replay, StoreError> {
+    let Value::Array(items) = answer else {
+        return Err(StoreError::corrupt("the replay script answered a non-list"));
+    };
+    if items.len() < 4 {
+        return Err(StoreError::corrupt("the replay script answered too little"));
+    }
+    let complete = int(&items[0]) == Some(1);
+    let after = position(&items[1])?;
+    let newest = position(&items[2])?;
+    let more = int(&items[3]) == Some(1);
+    let entries = items[4..]
+        .iter()
+        .map(parse_entry)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Replay {
+        entries,
+        complete,
+        more,
+        after,
+        newest,
+    })
+}
+
+/// One stream entry as `XRANGE` / `XREAD` give it: `[id, [field, value,
+/// ...]]`.
+fn parse_entry(v: &Value) -> Result<Entry, StoreError> {
+    let Value::Array(parts) = v else {
+        return Err(StoreError::corrupt("a stream entry that is not a list"));
+    };
+    let (Some(sid), Some(Value::Array(fields))) = (parts.first(), parts.get(1)) else {
+        return Err(StoreError::corrupt("a stream entry without id and fields"));
+    };
+    let position =
+        position(sid)?.ok_or_else(|| StoreError::corrupt("a stream entry without an id"))?;
+    let bad = |what: &str| StoreError::corrupt(format!("stream entry {position}: {what}"));
+    let mut id = None;
+    let mut topics = None;
+    let mut data = None;
+    let mut private = false;
+    let mut event_type = None;
+    let mut retry = None;
+    for pair in fields.chunks_exact(2) {
+        let (Some(name), Some(value)) = (text(&pair[0]), text(&pair[1])) else {
+            return Err(bad("a field that is not UTF-8 text"));
+        };
+        match name.as_str() {
+            "id" => id = Some(value),
+            "topics" => {
+                topics = Some(
+                    serde_json::from_str::<Vec<String>>(&value)
+                        .map_err(|_| bad("topics are not a JSON list of strings"))?,
+                )
+            }
+            "data" => data = Some(value),
+            "private" => private = value == "1",
+            "type" => event_type = Some(value),
+            "retry" => retry = Some(value.parse::<u64>().map_err(|_| bad("retry"))?),
+            // `ms` is read by the scripts; unknown fields are for newer
+            // versions and are ignored.
+            _ => {}
+        }
+    }
+    let (Some(id), Some(topics), Some(data)) = (id, topics, data) else {
+        return Err(bad("missing id, topics or data"));
+    };
+    Ok(Entry::new(
+        position,
+        Arc::new(Update {
+            id,
+            topics,
+            data,
+            private,
+            event_type,
+            retry,
+        }),
+    ))
+}
+
+/// The entries of an `XREAD` answer on one stream (`Nil` on timeout).
+fn xread_entries(answer: Value) -> Result<Vec<Value>, StoreError> {
+    let streams = match answer {
+        Value::Nil => return Ok(Vec::new()),
+        Value::Array(streams) => streams,
+        Value::Map(streams) => streams
+            .into_iter()
+            .map(|(k, v)| Value::Array(vec![k, v]))
+            .collect(),
+        _ => return Err(StoreError::corrupt("XREAD answered a non-list")),
+    };
+    let mut out = Vec::new();
+    for stream in streams {
+        if let Value::Array(mut pair) = stream {
+            if pair.len() == 2 {
+                if let Value::Array(entries) = pair.swap_remove(1) {
+                    out.extend(entries);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Capped exponential backoff between reconnection attempts.
+struct Backoff {
+    next: Duration,
+    max: Duration,
+}
+
+impl Backoff {
+    fn new(max: Duration) -> Self {
+        Backoff {
+            next: MIN_BACKOFF,
+            max,
+        }
+    }
+
+    fn reset(&mut self) {
+        self.next = MIN_BACKOFF;
+    }
+
+    fn delay(&mut self) -> Duration {
+        let d = self.next;
+        self.next = (self.next * 2).min(self.max);
+        d
+    }
+}
+
+/// The tail task: reads the stream after `last` and feeds `tx` until told
+/// to stop, reconnecting after failures; then delivers what this store
+/// appended and ends the feeds (by dropping `tx`).
+async fn tail(
+    shared: Arc<Shared>,
+    tx: broadcast::Sender<Entry>,
+    mut last: Position,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut conn: Option<MultiplexedConnection> = None;
+    let mut backoff = Backoff::new(shared.max_backoff);
+    let mut last_housekeeping = Instant::now();
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let mut c = match conn.take() {
+            Some(c) => c,
+            None => {
+                let connect = shared
+                    .client
+                    .get_multiplexed_async_connection_with_config(&shared.tail_config);
+                let result = tokio::select! {
+                    r = connect => r,
+                    _ = stop.changed() => break,
+                };
+                match result {
+                    Ok(mut c) => {
+                        // Connected: Redis is reachable (a Redis still
+                        // loading its data fails the XREAD below at once,
+                        // which marks it unreachable again).
+                        if !shared.tail_ok.swap(true, Ordering::AcqRel) {
+                            tracing::info!(after = %last, "Redis is reachable again; tailing resumes");
+                            warn_if_trimmed(&mut c, &shared.keys[0], last).await;
+                        }
+                        shared.commands_ok.store(true, Ordering::Release);
+                        c
+                    }
+                    Err(e) => {
+                        if shared.tail_ok.swap(false, Ordering::AcqRel) {
+                            tracing::error!(error = %e, "Redis is unreachable; retrying");
+                        }
+                        if wait(&mut stop, backoff.delay()).await {
+                            break;
+                        }
+                        continue;
+                    }
+                }
+            }
+        };
+        let block_ms = u64::try_from(shared.block.as_millis()).unwrap_or(u64::MAX);
+        let mut xread = redis::cmd("XREAD");
+        xread
+            .arg("COUNT")
+            .arg(shared.read_batch)
+            .arg("BLOCK")
+            .arg(block_ms)
+            .arg("STREAMS")
+            .arg(&shared.keys[0])
+            .arg(last.to_string());
+        let read = xread.query_async::<Value>(&mut c);
+        let result = tokio::select! {
+            r = read => r,
+            _ = stop.changed() => break,
+        };
+        match result {
+            Ok(answer) => {
+                if !shared.tail_ok.swap(true, Ordering::AcqRel) {
+                    tracing::info!(after = %last, "Redis is reachable again; tailing resumes");
+                }
+                // Redis answers: the command connection reconnects at the
+                // next command, so health must not wait for a publish.
+                shared.commands_ok.store(true, Ordering::Release);
+                backoff.reset();
+                match xread_entries(answer) {
+                    Ok(entries) => {
+                        for raw in &entries {
+                            forward(raw, &mut last, &tx);
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "unreadable XREAD answer"),
+                }
+                if shared.retention.max_age().is_some()
+                    && last_housekeeping.elapsed() >= HOUSEKEEPING_INTERVAL
+                {
+                    last_housekeeping = Instant::now();
+                    if let Err(e) = shared.housekeep(&mut c).await {
+                        tracing::warn!(error = %e, "age retention failed; retried later");
+                    }
+                }
+                conn = Some(c);
+            }
+            Err(e) => {
+                if shared.tail_ok.swap(false, Ordering::AcqRel) {
+                    tracing::error!(error = %e, after = %last, "lost Redis while tailing; reconnecting");
+                }
+                // `conn` stays None: the next round reconnects.
+                if wait(&mut stop, backoff.delay()).await {
+                    break;
+                }
+            }
+        }
+    }
+    drain(&shared, &mut last, &tx).await;
+}
+
+/// After an outage: entries after `last` may have been evicted meanwhile
+/// (other nodes kept publishing past the history size while this one was
+/// cut off). The feed cannot deliver those; say so loudly, since this
+/// node's subscribers miss them.
+async fn warn_if_trimmed(conn: &mut MultiplexedConnection, stream: &str, last: Position) {
+    if let Ok(Some(deleted)) = stream_info(conn, stream, "max-deleted-entry-id").await {
+        if deleted > last {
+            tracing::error!(
+                after = %last,
+                evicted_up_to = %deleted,
+                "updates were evicted from history while this node was cut off from Redis; \
+                 its subscribers miss them (raise --history-size)"
+            );
+        }
+    }
+}
+
+/// Sends one raw stream entry to the feed and advances `last`. An entry
+/// this version cannot read is skipped (logged); replays report it as
+/// corrupt.
+fn forward(raw: &Value, last: &mut Position, tx: &broadcast::Sender<Entry>) {
+    match parse_entry(raw) {
+        Ok(entry) => {
+            if entry.position > *last {
+                *last = entry.position;
+                // No receiver is not an error: nobody is listening yet.
+                let _ = tx.send(entry);
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "skipping an unreadable stream entry");
+            if let Value::Array(parts) = raw {
+                if let Some(Ok(Some(p))) = parts.first().map(position) {
+                    *last = (*last).max(p);
+                }
+            }
+        }
+    }
+}
+
+/// Sleeps `delay` unless told to stop first; `true` when told to stop.
+async fn wait(stop: &mut watch::Receiver<bool>, delay: Duration) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => *stop.borrow(),
+        _ = stop.changed() => true,
+    }
+}
+
+/// At close: delivers the entries after `last` up to the newest one this
+/// store appended, so that every acknowledged append reaches the feeds.
+/// Best effort when Redis is gone (logged).
+async fn drain(shared: &Shared, last: &mut Position, tx: &broadcast::Sender<Entry>) {
+    let Some(until) = *lock(&shared.last_appended) else {
+        return;
+    };
+    let mut conn = match shared.connection().await {
+        Ok(c) => c,
+        Err(e) => {
+            if *last < until {
+                tracing::warn!(error = %e, "closing: could not deliver the last appends to live feeds");
+            }
+            return;
+        }
+    };
+    while *last < until {
+        let page = redis::cmd("XRANGE")
+            .arg(&shared.keys[0])
+            .arg(format!("({last}"))
+            .arg(until.to_string())
+            .arg("COUNT")
+            .arg(shared.read_batch)
+            .query_async::<Vec<Value>>(&mut conn)
+            .await;
+        match page {
+            Ok(entries) if !entries.is_empty() => {
+                for raw in &entries {
+                    forward(raw, last, tx);
+                }
+            }
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "closing: could not deliver the last appends to live feeds");
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_parameters() {
+        let c = RedisConfig::from_url("redis://127.0.0.1:6379/2?prefix=hub-1").expect("url");
+        assert_eq!(c.url, "redis://127.0.0.1:6379/2");
+        assert_eq!(c.prefix, "hub-1");
+        assert_eq!(
+            RedisConfig::from_url("redis://h").expect("url").prefix,
+            "sse"
+        );
+        for bad in [
+            "redis://h?prefix=",
+            "redis://h?prefix=a b",
+            "redis://h?db=3",
+            "http://h",
+        ] {
+            let err = RedisConfig::from_url(bad).expect_err(bad);
+            assert!(err.is_backend(), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn credentials_never_show() {
+        let c = RedisConfig::new("redis://user:s3cret@redis.internal:6379/1");
+        assert_eq!(c.redacted_url(), "redis://***@redis.internal:6379/1");
+        assert!(!format!("{c:?}").contains("s3cret"));
+        let plain = RedisConfig::new("redis://127.0.0.1:6379");
+        assert_eq!(plain.redacted_url(), "redis://127.0.0.1:6379");
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap() {
+        let mut b = Backoff::new(Duration::from_millis(300));
+        let delays: Vec<u128> = (0..5).map(|_| b.delay().as_millis()).collect();
+        assert_eq!(delays, [50, 100, 200, 300, 300]);
+        b.reset();
+        assert_eq!(b.delay(), MIN_BACKOFF);
+    }
+
+    #[test]
+    fn entries_parse_and_refuse_garbage() {
+        let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+        let raw = Value::Array(vec![
+            bulk("1700000000000-3"),
+            Value::Array(vec![
+                bulk("id"),
+                bulk("a"),
+                bulk("ms"),
+                bulk("1"),
+                bulk("topics"),
+                bulk("[\"t\"]"),
+                bulk("data"),
+                bulk("d"),
+                bulk("private"),
+                bulk("1"),
+                bulk("retry"),
+                bulk("7"),
+            ]),
+        ]);
+        let e = parse_entry(&raw).expect("entry");
+        assert_eq!(e.position, Position::new(1_700_000_000_000, 3));
+        assert_eq!(e.update.id, "a");
+        assert_eq!(e.update.topics, ["t"]);
+        assert!(e.update.private);
+        assert_eq!(e.update.retry, Some(7));
+        assert_eq!(e.update.event_type, None);
+        for garbage in [
+            Value::Nil,
+            Value::Array(vec![bulk("x-1"), Value::Array(vec![])]),
+            Value::Array(vec![bulk("1-1"), Value::Array(vec![bulk("id"), bulk("a")])]),
+            Value::Array(vec![
+                bulk("1-1"),
+                Value::Array(vec![
+                    bulk("id"),
+                    bulk("a"),
+                    bulk("topics"),
+                    bulk("{}"),
+                    bulk("data"),
+                    bulk(""),
+                ]),
+            ]),
+            Value::Array(vec![
+                bulk("1-1"),
+                Value::Array(vec![bulk("id"), Value::BulkString(vec![0xff])]),
+            ]),
+        ] {
+            assert!(parse_entry(&garbage).expect_err("garbage").is_corrupt());
+        }
+    }
+}
