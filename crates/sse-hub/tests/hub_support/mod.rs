@@ -46,6 +46,19 @@ impl TestHub {
     /// Binds a port, lets `configure` adjust the config (whose hub URL and
     /// audience are this port's), and serves the hub on `store`.
     pub async fn start(store: Arc<dyn Store>, configure: impl FnOnce(&mut HubConfig)) -> TestHub {
+        Self::start_with(configure, |_| store).await
+    }
+
+    /// A hub on a fresh memory store with the configured retention (as
+    /// `sse serve --store memory://` builds it).
+    pub async fn memory(configure: impl FnOnce(&mut HubConfig)) -> TestHub {
+        Self::start_with(configure, |c| c.memory_store() as Arc<dyn Store>).await
+    }
+
+    async fn start_with(
+        configure: impl FnOnce(&mut HubConfig),
+        store: impl FnOnce(&HubConfig) -> Arc<dyn Store>,
+    ) -> TestHub {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let url = format!("http://{addr}{HUB_PATH}");
@@ -57,6 +70,7 @@ impl TestHub {
         // Most tests subscribe anonymously; the policy tests turn it off.
         config.allow_anonymous = true;
         configure(&mut config);
+        let store = store(&config);
         let hub = Hub::new(config, store).unwrap();
         let server = tokio::spawn(sse_server::serve(listener, hub.router()).into_future());
         TestHub {
@@ -67,61 +81,60 @@ impl TestHub {
         }
     }
 
-    /// A hub on a fresh memory store.
-    pub async fn memory(configure: impl FnOnce(&mut HubConfig)) -> TestHub {
-        let store = HubConfig::default().memory_store();
-        TestHub::start(store, configure).await
-    }
-
     /// Shuts the hub down (store closed) and stops the server.
     pub async fn stop(self) {
         self.hub.shutdown().await;
         self.server.abort();
         let _ = self.server.await;
     }
+}
 
-    pub async fn request(
+/// Requests to a hub under test, in process ([`TestHub`]) or a running
+/// `sse serve` (the binary's own harness): the protocol cases are written
+/// once against this.
+#[allow(async_fn_in_trait)]
+pub trait HubClient {
+    /// The hub's socket address.
+    fn addr(&self) -> SocketAddr;
+    /// The hub URL, also the token audience.
+    fn url(&self) -> &str;
+
+    async fn request(
         &self,
         method: &str,
         target: &str,
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Resp {
-        request(self.addr, method, target, headers, body).await
+        request(self.addr(), method, target, headers, body).await
     }
 
-    pub async fn get(&self, target: &str, headers: &[(&str, &str)]) -> Resp {
+    async fn get(&self, target: &str, headers: &[(&str, &str)]) -> Resp {
         self.request("GET", target, headers, b"").await
     }
 
     /// A token for this hub's audience, signed with `secret`.
-    pub fn token(
-        &self,
-        secret: &[u8],
-        actions: &[&str],
-        topics: Vec<Value>,
-        exp_in: i64,
-    ) -> String {
-        sign(secret, &claims(&self.url, actions, topics, exp_in))
+    fn token(&self, secret: &[u8], actions: &[&str], topics: Vec<Value>, exp_in: i64) -> String {
+        sign(secret, &claims(self.url(), actions, topics, exp_in))
     }
 
     /// A publisher token for every topic.
-    pub fn pub_token(&self) -> String {
+    fn pub_token(&self) -> String {
         self.token(PUB_SECRET, &["publish"], vec![exact("*")], 3600)
     }
 
     /// A subscriber token for `topics`.
-    pub fn sub_token(&self, topics: Vec<Value>) -> String {
+    fn sub_token(&self, topics: Vec<Value>) -> String {
         self.token(SUB_SECRET, &["subscribe"], topics, 3600)
     }
 
     /// Publishes a form body with a publisher token for every topic.
-    pub async fn publish(&self, form: &str) -> Resp {
+    async fn publish(&self, form: &str) -> Resp {
         let token = self.pub_token();
         self.publish_with(form, &token).await
     }
 
-    pub async fn publish_with(&self, form: &str, token: &str) -> Resp {
+    async fn publish_with(&self, form: &str, token: &str) -> Resp {
         let auth = format!("Bearer {token}");
         self.request(
             "POST",
@@ -136,14 +149,14 @@ impl TestHub {
     }
 
     /// Publishes and returns the id, asserting a 200.
-    pub async fn publish_ok(&self, form: &str) -> String {
+    async fn publish_ok(&self, form: &str) -> String {
         let r = self.publish(form).await;
         assert_eq!(r.status, 200, "publish {form:?}: {}", r.text());
         r.text()
     }
 
     /// Opens a stream; panics unless it is a 200 event stream.
-    pub async fn subscribe(&self, query: &str, headers: &[(&str, &str)]) -> Sse {
+    async fn subscribe(&self, query: &str, headers: &[(&str, &str)]) -> Sse {
         match self.try_subscribe(query, headers).await {
             Ok(s) => s,
             Err(r) => panic!("subscribe {query:?} failed: {} {}", r.status, r.text()),
@@ -151,8 +164,18 @@ impl TestHub {
     }
 
     /// Opens a stream, or returns the non-stream answer.
-    pub async fn try_subscribe(&self, query: &str, headers: &[(&str, &str)]) -> Result<Sse, Resp> {
-        Sse::open(self.addr, &format!("{HUB_PATH}?{query}"), headers, None).await
+    async fn try_subscribe(&self, query: &str, headers: &[(&str, &str)]) -> Result<Sse, Resp> {
+        Sse::open(self.addr(), &format!("{HUB_PATH}?{query}"), headers, None).await
+    }
+}
+
+impl HubClient for TestHub {
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn url(&self) -> &str {
+        &self.url
     }
 }
 

@@ -1,0 +1,257 @@
+//! `sse serve --tls-cert/--tls-key`: HTTPS with HTTP/2 and HTTP/1.1 chosen
+//! by ALPN, against a certificate generated for the test; and cleartext
+//! HTTP/2 (h2c, prior knowledge) on a plain hub, as a proxy speaks it.
+//!
+//! The HTTP/2 case holds many subscriptions on one connection, which is
+//! why a browser wants HTTP/2: over HTTP/1.1 it allows six connections per
+//! origin, so a seventh `EventSource` would wait.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use sse_hub::auth::{mint_hs256, TokenSpec};
+use tokio::net::TcpStream;
+use tokio_rustls::rustls;
+
+const WAIT: Duration = Duration::from_secs(20);
+const SECRET: &str = "a-test-secret-of-at-least-32-bytes!!";
+const TOPIC: &str = "https://example.com/books/1";
+/// More than HTTP/1.1's six connections per origin.
+const STREAMS: usize = 10;
+
+struct Hub {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `sse serve` on a free port with `extra` flags and waits until it
+/// accepts connections.
+fn start(extra: &[&str]) -> Hub {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_sse"))
+        .args(["serve", "--store", "memory://", "--audience", "test-hub"])
+        .args(["--addr", &format!("127.0.0.1:{port}")])
+        .args(extra)
+        .env("SSE_PUBLISHER_JWT_KEY", SECRET)
+        .env("SSE_SUBSCRIBER_JWT_KEY", SECRET)
+        .env("SSE_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut hub = Hub { child, port };
+    let deadline = Instant::now() + WAIT;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = hub.child.try_wait() {
+            panic!("sse serve exited at start: {status}");
+        }
+        assert!(Instant::now() < deadline, "sse serve never listened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    hub
+}
+
+fn token(spec: TokenSpec) -> String {
+    mint_hs256(SECRET.as_bytes(), &spec, now()).unwrap()
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+struct Pki {
+    dir: tempfile::TempDir,
+    cert_der: rustls::pki_types::CertificateDer<'static>,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("cert.pem"), cert.cert.pem()).unwrap();
+        std::fs::write(dir.path().join("key.pem"), cert.key_pair.serialize_pem()).unwrap();
+        Pki {
+            dir,
+            cert_der: cert.cert.der().clone(),
+        }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    async fn connect(
+        &self,
+        port: u16,
+        alpn: &[&[u8]],
+    ) -> tokio_rustls::client::TlsStream<TcpStream> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(self.cert_der.clone()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await
+            .unwrap()
+    }
+}
+
+fn subscribe_request(scheme: &str) -> http::Request<Empty<Bytes>> {
+    let sub = token(TokenSpec::subscriber("test-hub", [TOPIC]));
+    http::Request::get(format!(
+        "{scheme}://localhost/.well-known/mercure?topic={}",
+        url::form_urlencoded::byte_serialize(TOPIC.as_bytes()).collect::<String>()
+    ))
+    .header("accept", "text/event-stream")
+    .header("authorization", format!("Bearer {sub}"))
+    .body(Empty::new())
+    .unwrap()
+}
+
+fn publish_request(scheme: &str, data: &str) -> http::Request<Full<Bytes>> {
+    let publisher = token(TokenSpec::publisher("test-hub", [TOPIC]));
+    let form: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("topic", TOPIC)
+        .append_pair("data", data)
+        .append_pair("private", "on")
+        .finish();
+    http::Request::post(format!("{scheme}://localhost/.well-known/mercure"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("authorization", format!("Bearer {publisher}"))
+        .body(Full::new(Bytes::from(form)))
+        .unwrap()
+}
+
+/// Reads `body` until `needle` has arrived.
+async fn read_until(body: &mut Incoming, needle: &str) -> String {
+    let mut seen = Vec::new();
+    tokio::time::timeout(WAIT, async {
+        while !String::from_utf8_lossy(&seen).contains(needle) {
+            let frame = body.frame().await.expect("stream open").unwrap();
+            if let Ok(data) = frame.into_data() {
+                seen.extend_from_slice(&data);
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{needle:?} never arrived; got {seen:?}"));
+    String::from_utf8(seen).unwrap()
+}
+
+/// Opens `STREAMS` subscriptions on one HTTP/2 connection over `io`, then
+/// publishes with `publish` and checks every stream receives the update.
+async fn many_streams_on_one_connection<T, F, Fut>(io: T, scheme: &str, publish: F)
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = String>,
+{
+    let (send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let mut bodies = Vec::new();
+    for _ in 0..STREAMS {
+        let mut send = send.clone();
+        let response = tokio::time::timeout(WAIT, send.send_request(subscribe_request(scheme)))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.version(), http::Version::HTTP_2);
+        assert!(response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream"));
+        bodies.push(response.into_body());
+    }
+    let id = publish().await;
+    for body in &mut bodies {
+        let text = read_until(body, "data: over h2\n\n").await;
+        assert!(text.contains(&format!("id: {id}\n")), "{text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_negotiates_http2_and_holds_many_streams_on_one_connection() {
+    let pki = Pki::new();
+    let hub = start(&[
+        "--tls-cert",
+        &pki.path("cert.pem"),
+        "--tls-key",
+        &pki.path("key.pem"),
+    ]);
+    let tls = pki.connect(hub.port, &[b"h2", b"http/1.1"]).await;
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let publish_over_http1 = || async {
+        // The publisher offers only HTTP/1.1 and gets it.
+        let tls = pki.connect(hub.port, &[b"http/1.1"]).await;
+        assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+        let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let response = send
+            .send_request(publish_request("https", "over h2"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.version(), http::Version::HTTP_11);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(body.to_vec()).unwrap()
+    };
+    many_streams_on_one_connection(TokioIo::new(tls), "https", publish_over_http1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cleartext_http2_with_prior_knowledge_behind_a_proxy() {
+    let hub = start(&[]);
+    let tcp = TcpStream::connect(("127.0.0.1", hub.port)).await.unwrap();
+    let port = hub.port;
+    let publish_over_h2c = || async move {
+        let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let (mut send, conn) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        let response = send
+            .send_request(publish_request("http", "over h2"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(body.to_vec()).unwrap()
+    };
+    many_streams_on_one_connection(TokioIo::new(tcp), "http", publish_over_h2c).await;
+}

@@ -1,0 +1,1853 @@
+// The hub protocol cases (MERCURE.md, requirement by requirement), written
+// once and included by two test targets: `sse-hub`'s `hub_protocol` (the
+// router in process) and `sse-cli`'s `mercure_binary` (the `sse serve`
+// binary). Each includer brings `TestHub`, the `hub_support` items and an
+// `in_process_only!` macro that keeps or drops the cases that need the hub
+// in process (its metrics object, its store, settings with no flag).
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+in_process_only! {
+    use std::sync::Arc;
+
+    use sse_hub::store::Store;
+}
+
+const BOOK1: &str = "https://example.com/books/1";
+const BOOK2: &str = "https://example.com/books/2";
+const AUTHOR1: &str = "https://example.com/authors/1";
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+// ---------------------------------------------------------------- subscribe
+
+#[tokio::test]
+async fn m1_get_is_an_event_stream_with_every_field() {
+    let hub = TestHub::memory(|_| {}).await;
+    let mut sub = hub.subscribe(&format!("match={}", enc(BOOK1)), &[]).await;
+    assert_eq!(sub.status, 200);
+    assert!(sub
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let id = hub
+        .publish_ok(&format!(
+            "topic={}&data=hello&id=urn%3Ax%3A1&type=book&retry=2500",
+            enc(BOOK1)
+        ))
+        .await;
+    assert_eq!(id, "urn:x:1");
+    let ev = sub.next_update().await;
+    assert_eq!(ev.id.as_deref(), Some("urn:x:1"));
+    assert_eq!(ev.event.as_deref(), Some("book"));
+    assert_eq!(ev.retry, Some(2500));
+    assert_eq!(ev.data.as_deref(), Some("hello"));
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn m1_h_query_method_unions_query_and_body() {
+    let hub = TestHub::memory(|_| {}).await;
+    let body = format!("match={}", enc(BOOK2));
+    let mut sub = Sse::open_with(
+        "QUERY",
+        hub.addr,
+        &format!("{HUB_PATH}?match={}", enc(BOOK1)),
+        &[("content-type", "application/x-www-form-urlencoded")],
+        body.as_bytes(),
+        None,
+    )
+    .await
+    .unwrap_or_else(|r| panic!("QUERY refused: {} {}", r.status, r.text()));
+    hub.publish_ok(&format!("topic={}&data=one", enc(BOOK1)))
+        .await;
+    hub.publish_ok(&format!("topic={}&data=two", enc(BOOK2)))
+        .await;
+    assert_eq!(sub.next_update().await.data.as_deref(), Some("one"));
+    assert_eq!(sub.next_update().await.data.as_deref(), Some("two"));
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn m2_matchers_mix_and_an_update_arrives_once() {
+    let hub = TestHub::memory(|_| {}).await;
+    // S and H spellings, exact and URL pattern, all selecting BOOK1.
+    let query = format!(
+        "match={b}&matchExact={b}&match_urlpattern={p}&matchURLPattern={p}&match={a}",
+        b = enc(BOOK1),
+        p = enc("https://example.com/books/:id"),
+        a = enc(AUTHOR1),
+    );
+    let mut sub = hub.subscribe(&query, &[]).await;
+    hub.publish_ok(&format!("topic={}&data=b1", enc(BOOK1)))
+        .await;
+    hub.publish_ok(&format!(
+        "topic={}&data=other",
+        enc("https://example.com/other")
+    ))
+    .await;
+    hub.publish_ok(&format!("topic={}&data=b2", enc(BOOK2)))
+        .await;
+    hub.publish_ok(&format!("topic={}&data=a1", enc(AUTHOR1)))
+        .await;
+    let got: Vec<String> = [
+        sub.next_update().await,
+        sub.next_update().await,
+        sub.next_update().await,
+    ]
+    .into_iter()
+    .map(|e| e.data.unwrap())
+    .collect();
+    assert_eq!(got, ["b1", "b2", "a1"]);
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn m3_unknown_names_in_the_match_namespace_are_400() {
+    let hub = TestHub::memory(|_| {}).await;
+    for name in ["matchurlpattern", "MATCH", "matchFoo", "Match_exact"] {
+        let r = hub
+            .try_subscribe(&format!("{name}={}", enc(BOOK1)), &[])
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{name} accepted"));
+        assert_eq!(r.status, 400, "{name}");
+    }
+    // Other names are ignored.
+    let sub = hub
+        .try_subscribe(&format!("match={}&foo=1", enc(BOOK1)), &[])
+        .await;
+    assert!(sub.is_ok());
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn m4_values_are_form_decoded_and_checked() {
+    let hub = TestHub::memory(|_| {}).await;
+    for bad in [
+        "a%01b",
+        "a%7Fb",
+        "a%C2%85b",
+        "a%E2%80%8Bb",
+        "a%E2%80%AEb",
+        "%FF",
+        "a%0Ab",
+    ] {
+        let r = hub.try_subscribe(&format!("match={bad}"), &[]).await.err();
+        assert_eq!(r.map(|r| r.status), Some(400), "{bad}");
+    }
+    // H: a malformed URL pattern is a value invalid for its type.
+    let r = hub.try_subscribe("match_urlpattern=%28", &[]).await.err();
+    assert_eq!(r.map(|r| r.status), Some(400));
+    // `+` is a space: `a+b` matches the topic `a b`.
+    let mut sub = hub.subscribe("match=a+b", &[]).await;
+    hub.publish_ok("topic=a%20b&data=spaced").await;
+    assert_eq!(sub.next_update().await.data.as_deref(), Some("spaced"));
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn m5_caps_and_no_matcher_are_400() {
+    let hub = TestHub::memory(|c| {
+        c.subscribe.max_matchers = 3;
+        c.subscribe.max_pattern_len = 64;
+    })
+    .await;
+    let many = (0..4)
+        .map(|i| format!("match=t{i}"))
+        .collect::<Vec<_>>()
+        .join("&");
+    assert_eq!(
+        hub.try_subscribe(&many, &[]).await.err().unwrap().status,
+        400
+    );
+    let long = format!("match={}", "x".repeat(65));
+    assert_eq!(
+        hub.try_subscribe(&long, &[]).await.err().unwrap().status,
+        400
+    );
+    assert_eq!(hub.try_subscribe("", &[]).await.err().unwrap().status, 400);
+    assert_eq!(
+        hub.try_subscribe("foo=bar", &[])
+            .await
+            .err()
+            .unwrap()
+            .status,
+        400
+    );
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn m6_star_matches_every_topic_whatever_the_type() {
+    let hub = TestHub::memory(|_| {}).await;
+    let mut exact = hub.subscribe("match=*", &[]).await;
+    let mut pattern = hub.subscribe("match_urlpattern=*", &[]).await;
+    hub.publish_ok(&format!("topic={}&data=x", enc(BOOK1)))
+        .await;
+    hub.publish_ok("topic=not%20a%20url&data=y").await;
+    for sub in [&mut exact, &mut pattern] {
+        assert_eq!(sub.next_update().await.data.as_deref(), Some("x"));
+        assert_eq!(sub.next_update().await.data.as_deref(), Some("y"));
+    }
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn m7_m8_exact_is_bytewise_and_patterns_resolve_relative_topics() {
+    let hub = TestHub::memory(|_| {}).await;
+    let mut exact = hub
+        .subscribe(
+            &format!("match={}", enc("https://example.com/Books/1")),
+            &[],
+        )
+        .await;
+    let mut relative = hub
+        .subscribe(&format!("match_urlpattern={}", enc("/books/:id")), &[])
+        .await;
+    hub.publish_ok(&format!("topic={}&data=lower", enc(BOOK1)))
+        .await;
+    hub.publish_ok(&format!(
+        "topic={}&data=upper",
+        enc("https://example.com/Books/1")
+    ))
+    .await;
+    // A relative topic resolves against the hub URL, as does the pattern.
+    hub.publish_ok(&format!("topic={}&data=rel", enc("/books/7")))
+        .await;
+    assert_eq!(exact.next_update().await.data.as_deref(), Some("upper"));
+    assert_eq!(relative.next_update().await.data.as_deref(), Some("rel"));
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn m10_one_event_per_update_with_data_lines_split() {
+    let hub = TestHub::memory(|_| {}).await;
+    let mut sub = hub.subscribe("match=t", &[]).await;
+    let id = hub
+        .publish_ok("topic=t&data=a%0Ab%0D%0Ac%0Dd%0A%0Aid%3A+evil")
+        .await;
+    let ev = sub.next_update().await;
+    assert_eq!(
+        ev.id.as_deref(),
+        Some(id.as_str()),
+        "id: always, the generated one"
+    );
+    assert!(id.starts_with("urn:uuid:"), "{id}");
+    assert_eq!(
+        ev.raw,
+        format!("id: {id}\ndata: a\ndata: b\ndata: c\ndata: d\ndata:\ndata: id: evil\n\n")
+    );
+    // Empty data is still an event (one empty data line).
+    hub.publish_ok("topic=t").await;
+    assert_eq!(sub.next_update().await.data.as_deref(), Some(""));
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn m11_private_updates_reach_only_authorized_subscribers() {
+    let hub = TestHub::memory(|_| {}).await;
+    let granted = hub.sub_token(vec![exact(BOOK1)]);
+    let other = hub.sub_token(vec![exact(BOOK2)]);
+    let patterned = hub.sub_token(vec![pattern("https://example.com/books/:id")]);
+    let q = format!("match={}", enc(BOOK1));
+    let mut anon = hub.subscribe(&q, &[]).await;
+    let mut ok = hub
+        .subscribe(&q, &[("authorization", &bearer(&granted))])
+        .await;
+    let mut wrong = hub
+        .subscribe(&q, &[("authorization", &bearer(&other))])
+        .await;
+    let mut pat = hub
+        .subscribe(&q, &[("authorization", &bearer(&patterned))])
+        .await;
+    hub.publish_ok(&format!("topic={}&data=secret&private=on", enc(BOOK1)))
+        .await;
+    hub.publish_ok(&format!("topic={}&data=public", enc(BOOK1)))
+        .await;
+    assert_eq!(ok.next_update().await.data.as_deref(), Some("secret"));
+    assert_eq!(pat.next_update().await.data.as_deref(), Some("secret"));
+    // The others see only the public update that followed.
+    assert_eq!(anon.next_update().await.data.as_deref(), Some("public"));
+    assert_eq!(wrong.next_update().await.data.as_deref(), Some("public"));
+    // Matchers never grant: a `*` subscriber without a grant sees no private.
+    let mut star = hub
+        .subscribe("match=*", &[("authorization", &bearer(&other))])
+        .await;
+    hub.publish_ok(&format!("topic={}&data=s2&private", enc(BOOK1)))
+        .await;
+    hub.publish_ok(&format!("topic={}&data=p2", enc(BOOK2)))
+        .await;
+    assert_eq!(star.next_update().await.data.as_deref(), Some("p2"));
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn m12_cors_allows_only_configured_origins_with_credentials() {
+    let hub =
+        TestHub::memory(|c| c.cors_origins = vec!["https://app.example.com".to_owned()]).await;
+    let sub = hub
+        .subscribe("match=t", &[("origin", "https://app.example.com")])
+        .await;
+    assert_eq!(
+        sub.header("access-control-allow-origin"),
+        Some("https://app.example.com")
+    );
+    assert_eq!(sub.header("access-control-allow-credentials"), Some("true"));
+    let other = hub
+        .subscribe("match=t", &[("origin", "https://evil.example")])
+        .await;
+    assert_eq!(other.header("access-control-allow-origin"), None);
+    // Preflight.
+    let r = hub
+        .request(
+            "OPTIONS",
+            HUB_PATH,
+            &[
+                ("origin", "https://app.example.com"),
+                ("access-control-request-method", "POST"),
+                ("access-control-request-headers", "authorization"),
+            ],
+            b"",
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://app.example.com")
+    );
+    assert!(r
+        .header("access-control-allow-methods")
+        .unwrap()
+        .contains("POST"));
+    assert!(r
+        .header("access-control-allow-headers")
+        .unwrap()
+        .contains("authorization"));
+    let r = hub
+        .request(
+            "OPTIONS",
+            HUB_PATH,
+            &[
+                ("origin", "https://evil.example"),
+                ("access-control-request-method", "POST"),
+            ],
+            b"",
+        )
+        .await;
+    assert_eq!(r.header("access-control-allow-origin"), None);
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn m12_heartbeat_comments_keep_the_stream_alive() {
+    let hub = TestHub::memory(|c| c.heartbeat = Some(Duration::from_millis(100))).await;
+    let mut sub = hub.subscribe("match=t", &[]).await;
+    // Wait for a comment on the wire (no event is published).
+    bounded("a keep-alive comment", async {
+        loop {
+            if sub.raw_text_contains(":\n\n").await {
+                break;
+            }
+        }
+    })
+    .await;
+    hub.stop().await;
+}
+
+// ------------------------------------------------------------------ publish
+
+#[tokio::test]
+async fn m13_other_content_types_are_415_and_unknown_fields_ignored() {
+    let hub = TestHub::memory(|_| {}).await;
+    let token = hub.pub_token();
+    let r = hub
+        .request(
+            "POST",
+            HUB_PATH,
+            &[
+                ("content-type", "application/json"),
+                ("authorization", &bearer(&token)),
+            ],
+            b"{\"topic\":\"t\"}",
+        )
+        .await;
+    assert_eq!(r.status, 415);
+    assert_eq!(hub.publish("topic=t&data=x&unknown=1").await.status, 200);
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn m14_topic_rules() {
+    let hub = TestHub::memory(|c| c.publish.max_topics = 3).await;
+    assert_eq!(hub.publish("data=x").await.status, 400, "no topic");
+    assert_eq!(hub.publish("topic=a%01b").await.status, 400, "control char");
+    assert_eq!(
+        hub.publish("topic=t1&topic=t2&topic=t3&topic=t4")
+            .await
+            .status,
+        413
+    );
+    // H: alternates route too.
+    let mut sub = hub.subscribe("match=alt", &[]).await;
+    hub.publish_ok("topic=canonical&topic=alt&data=via-alternate")
+        .await;
+    assert_eq!(
+        sub.next_update().await.data.as_deref(),
+        Some("via-alternate")
+    );
+    hub.stop().await;
+}
+
+in_process_only! {
+    /// S: exactly one topic, behind a switch `sse serve` does not offer.
+    #[tokio::test]
+    async fn m14_s_single_topic_behind_the_switch() {
+        let hub = TestHub::memory(|c| c.publish.single_topic = true).await;
+        assert_eq!(hub.publish("topic=a&topic=b").await.status, 400);
+        hub.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn m15_reserved_namespace() {
+    let hub = TestHub::memory(|_| {}).await;
+    for topic in [
+        "/.well-known/mercure",
+        "/.well-known/mercure/subscriptions/x",
+        "https://other.example/.well-known/mercure/x",
+        "/.well-known/%6Dercure/x",
+        "/a/../.well-known/mercure/x",
+        "*",
+    ] {
+        assert_eq!(
+            hub.publish(&format!("topic={}", enc(topic))).await.status,
+            400,
+            "{topic}"
+        );
+    }
+    assert_eq!(
+        hub.publish(&format!(
+            "topic={}",
+            enc("https://x.example/foo/.well-known/mercure")
+        ))
+        .await
+        .status,
+        200
+    );
+    hub.stop().await;
+}
+
+in_process_only! {
+    /// S/L: the reserved namespace is a 403, behind a switch `sse serve`
+    /// does not offer.
+    #[tokio::test]
+    async fn m15_s_reserved_namespace_is_403_behind_the_switch() {
+        let hub = TestHub::memory(|c| c.publish.reserved_namespace_forbidden = true).await;
+        assert_eq!(
+            hub.publish("topic=%2F.well-known%2Fmercure%2Fx")
+                .await
+                .status,
+            403
+        );
+        hub.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn m16_data_must_be_utf8() {
+    let hub = TestHub::memory(|_| {}).await;
+    assert_eq!(hub.publish("topic=t&data=%FF%FE").await.status, 400);
+    assert_eq!(hub.publish("topic=t").await.status, 200, "data is optional");
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn m17_presence_of_private_makes_it_private() {
+    let hub = TestHub::memory(|_| {}).await;
+    let mut anon = hub.subscribe("match=t", &[]).await;
+    for form in [
+        "topic=t&private=false",
+        "topic=t&private=",
+        "topic=t&private",
+    ] {
+        hub.publish_ok(form).await;
+    }
+    hub.publish_ok("topic=t&data=public").await;
+    assert_eq!(anon.next_update().await.data.as_deref(), Some("public"));
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn m18_id_rules() {
+    let hub = TestHub::memory(|_| {}).await;
+    for bad in [
+        "%23frag",
+        "a%0Ab",
+        "a%0Db",
+        "a%00b",
+        "earliest",
+        "a%E2%80%8Bb",
+    ] {
+        assert_eq!(
+            hub.publish(&format!("topic=t&id={bad}")).await.status,
+            400,
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        hub.publish_ok("topic=t&id=urn%3Amine%3A1").await,
+        "urn:mine:1"
+    );
+    let generated = hub.publish_ok("topic=t").await;
+    assert!(generated.starts_with("urn:uuid:"), "{generated}");
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn m19_type_rules() {
+    let hub = TestHub::memory(|_| {}).await;
+    for bad in ["a%0Db", "a%0Ab", "a%01", "mercure"] {
+        assert_eq!(
+            hub.publish(&format!("topic=t&type={bad}")).await.status,
+            400,
+            "{bad}"
+        );
+    }
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn m20_retry_is_digits_only() {
+    let hub = TestHub::memory(|_| {}).await;
+    for bad in ["1a", "-1", "%2B5", "1.5", "+5"] {
+        assert_eq!(
+            hub.publish(&format!("topic=t&retry={bad}")).await.status,
+            400,
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        hub.publish("topic=t&retry=").await.status,
+        200,
+        "empty is absent"
+    );
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn m21_success_is_200_text_plain_with_the_id() {
+    let hub = TestHub::memory(|_| {}).await;
+    let r = hub.publish("topic=t&id=urn%3Aid%3A42").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
+    assert_eq!(r.text(), "urn:id:42");
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn m22_caps_give_413() {
+    let hub = TestHub::memory(|c| {
+        c.publish.max_body = 1000;
+        c.publish.max_topic_len = 50;
+        c.publish.max_id_len = 20;
+    })
+    .await;
+    let big = format!("topic=t&data={}", "x".repeat(2000));
+    assert_eq!(hub.publish(&big).await.status, 413);
+    assert_eq!(
+        hub.publish(&format!("topic={}", "t".repeat(51)))
+            .await
+            .status,
+        413
+    );
+    assert_eq!(
+        hub.publish(&format!("topic=t&id={}", "i".repeat(21)))
+            .await
+            .status,
+        413
+    );
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn m23_publish_needs_a_token_granting_every_topic() {
+    let hub = TestHub::memory(|_| {}).await;
+    let r = hub
+        .request(
+            "POST",
+            HUB_PATH,
+            &[("content-type", "application/x-www-form-urlencoded")],
+            b"topic=t",
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    let challenge = r.header("www-authenticate").unwrap();
+    assert!(challenge.starts_with("Bearer"), "{challenge}");
+    assert!(!challenge.contains("error="), "{challenge}");
+    assert!(challenge.contains("resource_metadata=\""), "{challenge}");
+
+    let books_only = hub.token(
+        PUB_SECRET,
+        &["publish"],
+        vec![pattern("https://example.com/books/:id")],
+        3600,
+    );
+    let r = hub
+        .publish_with(&format!("topic={}", enc(AUTHOR1)), &books_only)
+        .await;
+    assert_eq!(r.status, 403);
+    assert!(r
+        .header("www-authenticate")
+        .unwrap()
+        .contains("error=\"insufficient_scope\""));
+    // L5/M14-H: every topic must be granted.
+    let r = hub
+        .publish_with(
+            &format!("topic={}&topic={}", enc(BOOK1), enc(AUTHOR1)),
+            &books_only,
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        hub.publish_with(&format!("topic={}", enc(BOOK1)), &books_only)
+            .await
+            .status,
+        200
+    );
+
+    // A subscriber key does not sign publisher tokens.
+    let wrong_key = hub.token(SUB_SECRET, &["publish"], vec![exact("*")], 3600);
+    let r = hub.publish_with("topic=t", &wrong_key).await;
+    assert_eq!(r.status, 401);
+    assert!(r
+        .header("www-authenticate")
+        .unwrap()
+        .contains("error=\"invalid_token\""));
+    // A subscribe-only grant does not publish.
+    let subscribe_only = hub.token(PUB_SECRET, &["subscribe"], vec![exact("*")], 3600);
+    assert_eq!(
+        hub.publish_with("topic=t", &subscribe_only).await.status,
+        403
+    );
+    hub.stop().await;
+}
+
+// ------------------------------------------------------------ authorization
+
+#[tokio::test]
+async fn m24_token_validation_faults_are_invalid_token() {
+    let hub = TestHub::memory(|_| {}).await;
+    let expired = hub.token(SUB_SECRET, &["subscribe"], vec![exact("*")], -60);
+    let other_aud = sign(
+        SUB_SECRET,
+        &claims(
+            "https://other.example/.well-known/mercure",
+            &["subscribe"],
+            vec![exact("*")],
+            3600,
+        ),
+    );
+    let mut no_typ = claims(&hub.url, &["subscribe"], vec![exact("*")], 3600);
+    no_typ["mercure"] = json!({"subscribe": ["*"]});
+    let legacy = sign_legacy(SUB_SECRET, &no_typ);
+    for token in [expired, other_aud, legacy, "not.a.jwt".to_owned()] {
+        let r = hub
+            .try_subscribe("match=t", &[("authorization", &bearer(&token))])
+            .await
+            .err()
+            .expect("refused");
+        assert_eq!(r.status, 401);
+        assert!(r
+            .header("www-authenticate")
+            .unwrap()
+            .contains("error=\"invalid_token\""));
+    }
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn m25_m26_anonymous_policy_and_challenges() {
+    let hub = TestHub::memory(|c| c.allow_anonymous = false).await;
+    let r = hub
+        .try_subscribe("match=t", &[])
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(r.status, 401);
+    let challenge = r.header("www-authenticate").unwrap();
+    assert!(
+        challenge.starts_with("Bearer") && !challenge.contains("error="),
+        "{challenge}"
+    );
+    let ok = hub.sub_token(vec![exact("*")]);
+    assert!(hub
+        .try_subscribe("match=t", &[("authorization", &bearer(&ok))])
+        .await
+        .is_ok());
+    // Two bearer headers: malformed, 400 invalid_request.
+    let r = hub
+        .try_subscribe(
+            "match=t",
+            &[
+                ("authorization", &bearer(&ok)),
+                ("authorization", &bearer(&ok)),
+            ],
+        )
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(r.status, 400);
+    assert!(r
+        .header("www-authenticate")
+        .unwrap()
+        .contains("invalid_request"));
+    hub.stop().await;
+
+    // Anonymous allowed, but an invalid token is never downgraded.
+    let hub = TestHub::memory(|c| c.allow_anonymous = true).await;
+    assert!(hub.try_subscribe("match=t", &[]).await.is_ok());
+    let r = hub
+        .try_subscribe("match=t", &[("authorization", "Bearer garbage")])
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(r.status, 401);
+    let r = hub
+        .try_subscribe(
+            "match=t",
+            &[("cookie", "__Secure-mercure_access_token=garbage")],
+        )
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(r.status, 401);
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn m27_token_transport_header_then_cookie_and_no_query() {
+    let hub = TestHub::memory(|c| c.allow_anonymous = false).await;
+    let token = hub.sub_token(vec![exact(BOOK1)]);
+    let q = format!("match={}", enc(BOOK1));
+    for cookie in [
+        "__Secure-mercure_access_token",
+        "mercureAccessToken",
+        "mercureAuthorization",
+    ] {
+        let c = format!("other=1; {cookie}={token}");
+        let mut sub = hub.subscribe(&q, &[("cookie", &c)]).await;
+        hub.publish_ok(&format!("topic={}&data={cookie}&private", enc(BOOK1)))
+            .await;
+        assert_eq!(sub.next_update().await.data.as_deref(), Some(cookie));
+    }
+    // The header wins over a bad cookie.
+    let sub = hub
+        .try_subscribe(
+            &q,
+            &[
+                ("authorization", &bearer(&token)),
+                ("cookie", "__Secure-mercure_access_token=bad"),
+            ],
+        )
+        .await;
+    assert!(sub.is_ok());
+    // H: no tokens in the query string.
+    let r = hub
+        .try_subscribe(&format!("{q}&access_token={token}"), &[])
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(r.status, 400);
+    hub.stop().await;
+    // S/L compatibility switch: the query token is accepted.
+    let hub = TestHub::memory(|c| {
+        c.allow_anonymous = false;
+        // The compatibility switch (`sse serve --legacy`) turns legacy
+        // claims on with query tokens.
+        c.auth.query_token = true;
+        c.auth.legacy_tokens = true;
+    })
+    .await;
+    let token = hub.sub_token(vec![exact("*")]);
+    assert!(hub
+        .try_subscribe(&format!("match=t&access_token={token}"), &[])
+        .await
+        .is_ok());
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn m29_cookie_publishing_checks_the_origin() {
+    let hub =
+        TestHub::memory(|c| c.cors_origins = vec!["https://app.example.com".to_owned()]).await;
+    let token = hub.pub_token();
+    let cookie = format!("__Secure-mercure_access_token={token}");
+    let post = |origin: Option<&'static str>| {
+        let cookie = cookie.clone();
+        let hub = &hub;
+        async move {
+            let mut headers = vec![
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("cookie", cookie.as_str()),
+            ];
+            if let Some(o) = origin {
+                headers.push(("origin", o));
+            }
+            hub.request("POST", HUB_PATH, &headers, b"topic=t")
+                .await
+                .status
+        }
+    };
+    assert_eq!(post(None).await, 403);
+    assert_eq!(post(Some("https://evil.example")).await, 403);
+    assert_eq!(post(Some("https://app.example.com")).await, 200);
+    // The hub's own origin (a page it serves) may publish with a cookie too.
+    let own: &'static str = Box::leak(format!("http://{}", hub.addr).into_boxed_str());
+    assert_eq!(post(Some(own)).await, 200);
+    // Header tokens are not subject to the check.
+    assert_eq!(hub.publish("topic=t").await.status, 200);
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn m32_the_stream_closes_when_the_token_expires() {
+    let hub = TestHub::memory(|c| c.allow_anonymous = false).await;
+    let token = hub.token(SUB_SECRET, &["subscribe"], vec![exact("*")], 2);
+    let mut sub = hub
+        .subscribe("match=t", &[("authorization", &bearer(&token))])
+        .await;
+    // The stream ends by itself (bounded wait); nothing else ends it here.
+    sub.until_end().await;
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn m33_payload_appears_in_subscriptions() {
+    let hub = TestHub::memory(|c| c.subscriptions = true).await;
+    let claims = json!({
+        "aud": hub.url, "exp": now() + 3600,
+        "authorization_details": [
+            {"type": TYPE_H, "actions": ["subscribe"], "topics": [{"match": "*"}], "payload": {"user": "ann"}}
+        ],
+    });
+    let token = sign(SUB_SECRET, &claims);
+    let _sub = hub
+        .subscribe("match=t", &[("authorization", &bearer(&token))])
+        .await;
+    let r = hub
+        .get(
+            &format!("{HUB_PATH}/subscriptions"),
+            &[("authorization", &bearer(&token))],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let body = r.json();
+    assert_eq!(body["subscriptions"][0]["payload"], json!({"user": "ann"}));
+    hub.stop().await;
+}
+
+// ------------------------------------------------------------- reconnection
+
+#[tokio::test]
+async fn m34_m35_replay_after_the_cursor_with_header_winning() {
+    let hub = TestHub::memory(|_| {}).await;
+    let a = hub.publish_ok("topic=t&data=a").await;
+    let b = hub.publish_ok("topic=t&data=b").await;
+    hub.publish_ok("topic=t&data=c").await;
+    hub.publish_ok("topic=other&data=x").await;
+    // Header (b) wins over the query parameter (a).
+    let mut sub = hub
+        .subscribe(
+            &format!("match=t&last_event_id={}", enc(&a)),
+            &[("last-event-id", &b)],
+        )
+        .await;
+    assert_eq!(sub.header("mercure-last-event-id"), Some(b.as_str()));
+    assert_eq!(sub.next_update().await.data.as_deref(), Some("c"));
+    hub.publish_ok("topic=t&data=d").await;
+    assert_eq!(sub.next_update().await.data.as_deref(), Some("d"));
+    // The query parameter alone (H and S spellings).
+    for name in ["last_event_id", "lastEventID"] {
+        let mut sub = hub
+            .subscribe(&format!("match=t&{name}={}", enc(&a)), &[])
+            .await;
+        assert_eq!(sub.next_update().await.data.as_deref(), Some("b"), "{name}");
+    }
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn m35_replayed_private_updates_are_rechecked() {
+    let hub = TestHub::memory(|_| {}).await;
+    hub.publish_ok(&format!("topic={}&data=secret&private", enc(BOOK1)))
+        .await;
+    hub.publish_ok(&format!("topic={}&data=public", enc(BOOK1)))
+        .await;
+    let q = format!("match={}&last_event_id=earliest", enc(BOOK1));
+    let mut anon = hub.subscribe(&q, &[]).await;
+    assert_eq!(anon.next_update().await.data.as_deref(), Some("public"));
+    let token = hub.sub_token(vec![exact(BOOK1)]);
+    let mut granted = hub
+        .subscribe(&q, &[("authorization", &bearer(&token))])
+        .await;
+    assert_eq!(granted.next_update().await.data.as_deref(), Some("secret"));
+    assert_eq!(granted.next_update().await.data.as_deref(), Some("public"));
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn m36_earliest_replays_all_retained_history() {
+    let hub = TestHub::memory(|_| {}).await;
+    for i in 0..5 {
+        hub.publish_ok(&format!("topic=t&data={i}")).await;
+    }
+    let mut sub = hub.subscribe("match=t&last_event_id=earliest", &[]).await;
+    assert_eq!(sub.header("mercure-last-event-id"), Some("earliest"));
+    for i in 0..5 {
+        assert_eq!(sub.next_update().await.data, Some(i.to_string()));
+    }
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn m37_the_response_says_where_history_resumed() {
+    let hub = TestHub::memory(|_| {}).await;
+    let a = hub.publish_ok("topic=t&data=a").await;
+    let sub = hub
+        .subscribe(&format!("match=t&last_event_id={}", enc(&a)), &[])
+        .await;
+    assert_eq!(sub.header("mercure-last-event-id"), Some(a.as_str()));
+    assert_eq!(
+        sub.header("last-event-id"),
+        Some(a.as_str()),
+        "S/L header too"
+    );
+    let sub = hub
+        .subscribe("match=t&last_event_id=urn%3Aunknown", &[])
+        .await;
+    assert_eq!(sub.header("mercure-last-event-id"), Some("earliest"));
+    let sub = hub.subscribe("match=t", &[]).await;
+    assert_eq!(
+        sub.header("mercure-last-event-id"),
+        None,
+        "no cursor, no header"
+    );
+    hub.stop().await;
+    // Evicted ids also say `earliest`.
+    let hub = TestHub::memory(|c| c.retention = sse_hub::store::Retention::new(2)).await;
+    let first = hub.publish_ok("topic=t&data=1").await;
+    hub.publish_ok("topic=t&data=2").await;
+    hub.publish_ok("topic=t&data=3").await;
+    let mut sub = hub.subscribe("match=t", &[("last-event-id", &first)]).await;
+    assert_eq!(sub.header("mercure-last-event-id"), Some("earliest"));
+    hub.publish_ok("topic=t&data=4").await;
+    assert_eq!(
+        sub.next_update().await.data.as_deref(),
+        Some("4"),
+        "live after an unknown cursor"
+    );
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn m38_retry_can_be_sent_at_stream_start() {
+    let hub = TestHub::memory(|c| c.retry = Some(Duration::from_millis(1500))).await;
+    let mut sub = hub.subscribe("match=t", &[]).await;
+    let ev = sub.next().await.unwrap();
+    assert_eq!(ev.retry, Some(1500));
+    hub.stop().await;
+}
+
+// ---------------------------------------------------- active subscriptions
+
+fn subscription_watcher_token(hub: &TestHub) -> String {
+    hub.sub_token(vec![exact("*")])
+}
+
+/// The next subscription event about a subscription to `pattern` (events
+/// about other subscriptions are skipped).
+async fn subscription_event(watcher: &mut Sse, pattern: &str) -> (Ev, Value) {
+    loop {
+        let ev = watcher.next_update().await;
+        let body: Value = serde_json::from_str(ev.data.as_deref().unwrap()).unwrap();
+        let about = body.get("match").or_else(|| body.get("topic"));
+        if about.and_then(Value::as_str) == Some(pattern) {
+            return (ev, body);
+        }
+    }
+}
+
+#[tokio::test]
+async fn m39_m40_m41_subscription_events_on_connect_and_disconnect() {
+    let hub = TestHub::memory(|c| c.subscriptions = true).await;
+    let watcher_token = subscription_watcher_token(&hub);
+    let mut watcher = hub
+        .subscribe(
+            &format!(
+                "match_urlpattern={}",
+                enc("/.well-known/mercure/subscriptions/*")
+            ),
+            &[("authorization", &bearer(&watcher_token))],
+        )
+        .await;
+    // The watcher's own subscription event is published after it went live.
+    let own = watcher.next_update().await;
+    assert_eq!(own.event.as_deref(), Some("mercure"));
+
+    let mut anon_watcher = hub.subscribe("match=*", &[]).await; // M11: never sees them
+    let watched = hub
+        .subscribe(&format!("match={}&subscriber=forged", enc(BOOK1)), &[])
+        .await;
+    let (ev, body) = subscription_event(&mut watcher, BOOK1).await;
+    assert_eq!(
+        ev.event.as_deref(),
+        Some("mercure"),
+        "H: event type mercure"
+    );
+    assert_eq!(body["type"], "subscription");
+    assert_eq!(body["match"], BOOK1);
+    assert_eq!(body["match_type"], "exact");
+    assert_eq!(body["active"], true);
+    let subscriber = body["subscriber"].as_str().unwrap().to_owned();
+    assert!(
+        subscriber.starts_with("urn:uuid:"),
+        "M40: hub-made, {subscriber}"
+    );
+    assert_eq!(
+        body["id"],
+        format!(
+            "/.well-known/mercure/subscriptions/Exact/{}/{}",
+            enc(BOOK1),
+            enc(&subscriber)
+        )
+    );
+    drop(watched);
+    let (_, body) = subscription_event(&mut watcher, BOOK1).await;
+    assert_eq!(body["active"], false);
+    assert_eq!(body["subscriber"], subscriber.as_str());
+    // The anonymous `*` subscriber saw none of these private updates.
+    hub.publish_ok("topic=t&data=after").await;
+    assert_eq!(
+        anon_watcher.next_update().await.data.as_deref(),
+        Some("after")
+    );
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn m41_s_json_ld_subscription_events_behind_the_switch() {
+    let hub = TestHub::memory(|c| {
+        c.subscriptions = true;
+        c.subscription_format = sse_hub::subscribe::SubscriptionFormat::JsonLd;
+    })
+    .await;
+    let token = subscription_watcher_token(&hub);
+    let mut watcher = hub
+        .subscribe(
+            "match_urlpattern=%2F.well-known%2Fmercure%2Fsubscriptions%2F*",
+            &[("authorization", &bearer(&token))],
+        )
+        .await;
+    let own = watcher.next_update().await;
+    let body: Value = serde_json::from_str(own.data.as_deref().unwrap()).unwrap();
+    assert_eq!(body["@context"], "https://mercure.rocks/");
+    assert_eq!(body["type"], "Subscription");
+    assert_eq!(body["matchType"], "URLPattern");
+    assert_eq!(own.event, None);
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn m42_subscriptions_api() {
+    let hub = TestHub::memory(|c| c.subscriptions = true).await;
+    let _s1 = hub.subscribe(&format!("match={}", enc(BOOK1)), &[]).await;
+    let _s2 = hub
+        .subscribe(&format!("match_urlpattern={}", enc("/books/:id")), &[])
+        .await;
+    let base = format!("{HUB_PATH}/subscriptions");
+    assert_eq!(hub.get(&base, &[]).await.status, 401);
+    let narrow = hub.sub_token(vec![exact(BOOK1)]);
+    let r = hub.get(&base, &[("authorization", &bearer(&narrow))]).await;
+    assert_eq!(r.status, 403);
+    assert!(r
+        .header("www-authenticate")
+        .unwrap()
+        .contains("insufficient_scope"));
+
+    let token = hub.sub_token(vec![
+        exact("/.well-known/mercure/subscriptions"),
+        pattern("/.well-known/mercure/subscriptions/*"),
+    ]);
+    let auth = bearer(&token);
+    let r = hub.get(&base, &[("authorization", &auth)]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert!(
+        r.header("link").unwrap().contains("last-event-id="),
+        "H: cursor in Link"
+    );
+    let all = r.json();
+    assert_eq!(all["type"], "subscriptions");
+    let items = all["subscriptions"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    let subscriber = items[0]["subscriber"].as_str().unwrap().to_owned();
+
+    let one_path = format!("{base}/Exact/{}/{}", enc(BOOK1), enc(&subscriber));
+    let r = hub.get(&one_path, &[("authorization", &auth)]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["match"], BOOK1);
+    let by_match = hub
+        .get(
+            &format!("{base}/Exact/{}", enc(BOOK1)),
+            &[("authorization", &auth)],
+        )
+        .await;
+    assert_eq!(
+        by_match.json()["subscriptions"].as_array().unwrap().len(),
+        1
+    );
+    let missing = hub
+        .get(
+            &format!("{base}/Exact/{}/urn%3Auuid%3Anope", enc(BOOK1)),
+            &[("authorization", &auth)],
+        )
+        .await;
+    assert_eq!(missing.status, 404);
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn m42_s_json_ld_collection_has_last_event_id() {
+    let hub = TestHub::memory(|c| {
+        c.subscriptions = true;
+        c.subscription_format = sse_hub::subscribe::SubscriptionFormat::JsonLd;
+    })
+    .await;
+    let id = hub.publish_ok("topic=t").await;
+    let token = hub.sub_token(vec![exact("*")]);
+    // Wait until the fan-out saw the update: a subscriber replaying from
+    // `earliest` receives it only after it was committed; the API reports
+    // the fan-out's newest id, so poll the API with a bound.
+    let r = bounded("the API to report the newest id", async {
+        loop {
+            let r = hub
+                .get(
+                    &format!("{HUB_PATH}/subscriptions"),
+                    &[("authorization", &bearer(&token))],
+                )
+                .await;
+            if r.json()["lastEventID"] == id.as_str() {
+                break r;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert_eq!(r.header("content-type"), Some("application/ld+json"));
+    assert_eq!(r.json()["type"], "Subscriptions");
+    hub.stop().await;
+}
+
+// ------------------------------------------------- discovery and metadata
+
+#[tokio::test]
+async fn m43_discovery_link_on_hub_responses() {
+    let hub = TestHub::memory(|_| {}).await;
+    let expected = format!("<{}>; rel=\"mercure\"", hub.url);
+    let r = hub.publish("topic=t").await;
+    assert_eq!(r.header("link"), Some(expected.as_str()));
+    let sub = hub.subscribe("match=t", &[]).await;
+    assert_eq!(sub.header("link"), Some(expected.as_str()));
+    let r = hub.try_subscribe("matchFoo=1", &[]).await.err().unwrap();
+    assert_eq!(r.header("link"), Some(expected.as_str()));
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn m44_protected_resource_metadata() {
+    let hub = TestHub::memory(|c| c.subscriptions = true).await;
+    let r = hub
+        .get(
+            "/.well-known/oauth-protected-resource/.well-known/mercure",
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let doc = r.json();
+    assert_eq!(doc["resource"], hub.url.as_str());
+    assert_eq!(doc["bearer_methods_supported"], json!(["header"]));
+    assert_eq!(doc["mercure_cookie"], "__Secure-mercure_access_token");
+    assert_eq!(doc["mercure_subscriptions"], true);
+    // Challenges point at it.
+    let r = hub
+        .request(
+            "POST",
+            HUB_PATH,
+            &[("content-type", "application/x-www-form-urlencoded")],
+            b"topic=t",
+        )
+        .await;
+    let challenge = r.header("www-authenticate").unwrap();
+    assert!(
+        challenge.contains(&format!(
+            "resource_metadata=\"http://{}/.well-known/oauth-protected-resource/.well-known/mercure\"",
+            hub.addr
+        )),
+        "{challenge}"
+    );
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn m46_streams_are_neither_cached_nor_buffered() {
+    let hub = TestHub::memory(|_| {}).await;
+    let sub = hub.subscribe("match=t", &[]).await;
+    assert_eq!(
+        sub.header("cache-control"),
+        Some("private, no-cache, no-store")
+    );
+    assert_eq!(sub.header("x-accel-buffering"), Some("no"));
+    hub.stop().await;
+}
+
+// ------------------------------------------------------------------- legacy
+
+#[tokio::test]
+async fn l1_topic_selectors_are_uri_templates() {
+    let hub = TestHub::memory(|_| {}).await;
+    let mut sub = hub
+        .subscribe(
+            &format!("topic={}", enc("https://example.com/books/{id}")),
+            &[],
+        )
+        .await;
+    let mut star = hub.subscribe("topic=*", &[]).await;
+    hub.publish_ok(&format!("topic={}&data=author", enc(AUTHOR1)))
+        .await;
+    hub.publish_ok(&format!("topic={}&data=book", enc(BOOK1)))
+        .await;
+    assert_eq!(sub.next_update().await.data.as_deref(), Some("book"));
+    assert_eq!(star.next_update().await.data.as_deref(), Some("author"));
+    // `topic=` is ignored when a `match` parameter is present (L7).
+    let mut mixed = hub
+        .subscribe(&format!("match={}&topic=*", enc(BOOK2)), &[])
+        .await;
+    hub.publish_ok(&format!("topic={}&data=b1", enc(BOOK1)))
+        .await;
+    hub.publish_ok(&format!("topic={}&data=b2", enc(BOOK2)))
+        .await;
+    assert_eq!(mixed.next_update().await.data.as_deref(), Some("b2"));
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn l2_legacy_cursor_spellings_and_response_header() {
+    let hub = TestHub::memory(|_| {}).await;
+    let a = hub.publish_ok("topic=t&data=a").await;
+    hub.publish_ok("topic=t&data=b").await;
+    for name in ["lastEventID", "Last-Event-ID"] {
+        let mut sub = hub
+            .subscribe(&format!("topic=t&{name}={}", enc(&a)), &[])
+            .await;
+        assert_eq!(sub.header("last-event-id"), Some(a.as_str()), "{name}");
+        assert_eq!(sub.next_update().await.data.as_deref(), Some("b"), "{name}");
+    }
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn l3_l7_legacy_tokens_behind_the_switch() {
+    let hub = TestHub::memory(|c| {
+        c.allow_anonymous = false;
+        c.auth.legacy_tokens = true;
+        c.auth.query_token = true;
+    })
+    .await;
+    let token = sign_legacy(SUB_SECRET, &json!({"mercure": {"subscribe": [BOOK1]}}));
+    let publisher = sign_legacy(PUB_SECRET, &json!({"mercure": {"publish": ["*"]}}));
+    let mut sub = hub
+        .subscribe(
+            &format!("topic={}", enc(BOOK1)),
+            &[("authorization", &bearer(&token))],
+        )
+        .await;
+    let r = hub
+        .publish_with(
+            &format!("topic={}&data=legacy&private", enc(BOOK1)),
+            &publisher,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(sub.next_update().await.data.as_deref(), Some("legacy"));
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn l5_alternate_topics_route_and_need_every_grant() {
+    let hub = TestHub::memory(|_| {}).await;
+    let token = hub.sub_token(vec![exact(AUTHOR1)]);
+    // Private read: any topic granted.
+    let mut sub = hub
+        .subscribe(
+            &format!("topic={}", enc(BOOK1)),
+            &[("authorization", &bearer(&token))],
+        )
+        .await;
+    hub.publish_ok(&format!(
+        "topic={}&topic={}&data=both&private",
+        enc(BOOK1),
+        enc(AUTHOR1)
+    ))
+    .await;
+    assert_eq!(sub.next_update().await.data.as_deref(), Some("both"));
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn l6_legacy_subscription_events() {
+    let hub = TestHub::memory(|c| c.subscriptions = true).await;
+    let token = subscription_watcher_token(&hub);
+    let mut watcher = hub
+        .subscribe(
+            "match_urlpattern=%2F.well-known%2Fmercure%2Fsubscriptions%2F*",
+            &[("authorization", &bearer(&token))],
+        )
+        .await;
+    let _own = watcher.next_update().await;
+    let _legacy = hub.subscribe("topic=foo", &[]).await;
+    let (_, body) = subscription_event(&mut watcher, "foo").await;
+    assert_eq!(body["topic"], "foo");
+    assert_eq!(body["@context"], "https://mercure.rocks/");
+    assert!(body["id"]
+        .as_str()
+        .unwrap()
+        .starts_with("/.well-known/mercure/subscriptions/foo/"));
+    hub.stop().await;
+}
+
+// ---------------------------------------------------------------- operations
+
+#[tokio::test]
+async fn healthz_and_metrics() {
+    let hub = TestHub::memory(|_| {}).await;
+    let r = hub.get("/healthz", &[]).await;
+    assert_eq!((r.status, r.text().as_str()), (200, "ok\n"));
+    let mut sub = hub.subscribe("match=t", &[]).await;
+    hub.publish_ok("topic=t&data=x").await;
+    sub.next_update().await;
+    let r = hub.get("/metrics", &[]).await;
+    assert_eq!(r.status, 200);
+    assert!(r
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    let text = r.text();
+    for line in [
+        "sse_hub_subscribers 1\n",
+        "sse_hub_publishes_total 1\n",
+        "sse_hub_deliveries_total 1\n",
+        "sse_hub_drops_total 0\n",
+        "sse_hub_store_append_seconds_count 1\n",
+    ] {
+        assert!(text.contains(line), "{line:?} missing from\n{text}");
+    }
+    hub.stop().await;
+}
+
+in_process_only! {
+    /// A closed store: publishing says 503 and health degrades.
+    #[tokio::test]
+    async fn a_closed_store_gives_503_and_degraded_health() {
+        let store = fresh_memory_store();
+        let hub2 = TestHub::start(Arc::clone(&store) as Arc<dyn Store>, |_| {}).await;
+        store.close().await.unwrap();
+        let r = hub2.publish("topic=t").await;
+        assert_eq!(r.status, 503, "{}", r.text());
+        let r = bounded("health to degrade", async {
+            loop {
+                let r = hub2.get("/healthz", &[]).await;
+                if r.status == 503 {
+                    break r;
+                }
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+        assert_eq!(r.text(), "degraded\n");
+        hub2.stop().await;
+    }
+}
+
+in_process_only! {
+    fn fresh_memory_store() -> Arc<sse_hub::store::MemoryStore> {
+        sse_hub::HubConfig::default().memory_store()
+    }
+}
+
+#[tokio::test]
+async fn max_connections_answers_503_with_a_clear_body() {
+    let hub = TestHub::memory(|c| c.limits.max_connections = 2).await;
+    let s1 = hub.subscribe("match=t", &[]).await;
+    let _s2 = hub.subscribe("match=t", &[]).await;
+    let r = hub
+        .try_subscribe("match=t", &[])
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(r.status, 503);
+    assert!(r.text().contains("too many subscribers"), "{}", r.text());
+    assert!(r.header("retry-after").is_some());
+    // A slot frees when a subscriber leaves.
+    drop(s1);
+    let _s3 = bounded("a slot to free", async {
+        loop {
+            if let Ok(s) = hub.try_subscribe("match=t", &[]).await {
+                break s;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    hub.stop().await;
+}
+
+in_process_only! {
+    #[tokio::test]
+    async fn shutdown_tells_streams_to_retry() {
+        let hub = TestHub::memory(|c| c.shutdown_retry = Duration::from_millis(1234)).await;
+        let mut sub = hub.subscribe("match=t", &[]).await;
+        hub.hub.shutdown().await;
+        let events = sub.until_end().await;
+        assert!(events.iter().any(|e| e.retry == Some(1234)), "{events:?}");
+        assert_eq!(hub.publish("topic=t").await.status, 503);
+        hub.stop().await;
+    }
+}
+
+// -------------------------------------------------------------- durability
+
+in_process_only! {
+    #[tokio::test]
+    async fn durability_sqlite_history_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.sqlite3");
+        let config = sse_hub::HubConfig::default();
+
+        let store = config.sqlite_store(&path).unwrap();
+        let hub = TestHub::start(store, |_| {}).await;
+        let mut ids = Vec::new();
+        for i in 0..10 {
+            ids.push(hub.publish_ok(&format!("topic=t&data={i}")).await);
+        }
+        hub.stop().await; // closes the store
+
+        let store = config.sqlite_store(&path).unwrap();
+        let hub = TestHub::start(store, |_| {}).await;
+        let mut sub = hub
+            .subscribe("match=t", &[("last-event-id", &ids[3])])
+            .await;
+        assert_eq!(
+            sub.header("mercure-last-event-id"),
+            Some(ids[3].as_str()),
+            "complete history"
+        );
+        let later = hub.publish_ok("topic=t&data=10").await;
+        for (i, id) in ids.iter().enumerate().skip(4) {
+            let ev = sub.next_update().await;
+            assert_eq!(ev.id.as_deref(), Some(id.as_str()));
+            assert_eq!(ev.data, Some(i.to_string()));
+        }
+        let ev = sub.next_update().await;
+        assert_eq!(ev.id.as_deref(), Some(later.as_str()), "then live, once");
+        // Unknown id: `earliest`.
+        let sub = hub
+            .subscribe("match=t", &[("last-event-id", "urn:uuid:gone")])
+            .await;
+        assert_eq!(sub.header("mercure-last-event-id"), Some("earliest"));
+        hub.stop().await;
+    }
+}
+
+in_process_only! {
+    #[tokio::test]
+    async fn handoff_from_replay_to_live_has_no_gap_or_duplicate() {
+        let hub = TestHub::memory(|c| c.limits.replay_page = 7).await;
+        let total = 60;
+        for i in 0..total / 2 {
+            hub.publish_ok(&format!("topic=t&data={i}")).await;
+        }
+        // Publish concurrently with the subscriber's replay.
+        let publisher = {
+            let addr = hub.addr;
+            let token = hub.pub_token();
+            tokio::spawn(async move {
+                for i in total / 2..total {
+                    let auth = format!("Bearer {token}");
+                    let r = request(
+                        addr,
+                        "POST",
+                        HUB_PATH,
+                        &[
+                            ("content-type", "application/x-www-form-urlencoded"),
+                            ("authorization", &auth),
+                        ],
+                        format!("topic=t&data={i}").as_bytes(),
+                    )
+                    .await;
+                    assert_eq!(r.status, 200);
+                }
+            })
+        };
+        let mut sub = hub.subscribe("match=t&last_event_id=earliest", &[]).await;
+        let mut got = Vec::new();
+        for _ in 0..total {
+            got.push(sub.next_update().await.data.unwrap());
+        }
+        let expected: Vec<String> = (0..total).map(|i| i.to_string()).collect();
+        assert_eq!(got, expected);
+        publisher.await.unwrap();
+        hub.stop().await;
+    }
+}
+
+// ------------------------------------------------------------------ fan-out
+
+in_process_only! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fanout_200_subscribers_get_exactly_what_they_match() {
+        let hub = TestHub::memory(|_| {}).await;
+        let topics: Vec<String> = (0..10)
+            .map(|i| format!("https://example.com/books/{i}"))
+            .collect();
+        // Subscriber k: exact topic k%10, or the pattern for even books, or `*`.
+        let mut subs = Vec::new();
+        for k in 0..200 {
+            let (query, wants): (String, Box<dyn Fn(usize) -> bool + Send>) = match k % 3 {
+                0 => (
+                    format!("match={}", enc(&topics[k % 10])),
+                    Box::new(move |t| t == k % 10),
+                ),
+                1 => (
+                    format!(
+                        "match_urlpattern={}&match={}",
+                        enc("https://example.com/books/:id([02468])"),
+                        enc(&topics[k % 10])
+                    ),
+                    Box::new(move |t| t % 2 == 0 || t == k % 10),
+                ),
+                _ => ("match=*".to_owned(), Box::new(|_| true)),
+            };
+            subs.push((hub.subscribe(&query, &[]).await, wants));
+        }
+        for (t, topic) in topics.iter().enumerate() {
+            hub.publish_ok(&format!("topic={}&data={t}", enc(topic)))
+                .await;
+        }
+        hub.publish_ok("topic=end&data=end").await; // nobody but `*` wants it
+        for (k, (sub, wants)) in subs.iter_mut().enumerate() {
+            let expected: Vec<String> = (0..10)
+                .filter(|&t| wants(t))
+                .map(|t| t.to_string())
+                .collect();
+            let mut got = Vec::new();
+            for _ in 0..expected.len() {
+                got.push(sub.next_update().await.data.unwrap());
+            }
+            assert_eq!(got, expected, "subscriber {k}");
+        }
+        // Nothing more (no duplicate): the `*` subscribers' next update is `end`.
+        for (sub, _) in subs.iter_mut().skip(2).step_by(3) {
+            assert_eq!(sub.next_update().await.data.as_deref(), Some("end"));
+        }
+        assert_eq!(hub.hub.metrics().drops(), 0);
+        hub.stop().await;
+    }
+}
+
+in_process_only! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fanout_a_stalled_subscriber_is_disconnected_and_others_keep_up() {
+        let hub = TestHub::memory(|c| {
+            c.limits.queue_frames = 4;
+            c.publish.max_body = 256 * 1024;
+        })
+        .await;
+        let stalled = Sse::open(hub.addr, &format!("{HUB_PATH}?match=t"), &[], Some(4096))
+            .await
+            .unwrap_or_else(|r| panic!("{}", r.status));
+        let mut reader = hub.subscribe("match=t", &[]).await;
+        let payload = "x".repeat(128 * 1024);
+        let mut sent = 0;
+        // Publish until the stalled subscriber is dropped (bounded), reading
+        // everything on the healthy one as it arrives.
+        bounded("the stalled subscriber to be dropped", async {
+            while hub.hub.metrics().drops() == 0 {
+                assert!(sent < 2000, "never dropped");
+                hub.publish_ok(&format!("topic=t&data={payload}&id=n{sent}"))
+                    .await;
+                let ev = reader.next_update().await;
+                assert_eq!(ev.id, Some(format!("n{sent}")));
+                sent += 1;
+            }
+        })
+        .await;
+        // The healthy reader keeps receiving after the drop.
+        hub.publish_ok("topic=t&data=after&id=last").await;
+        assert_eq!(reader.next_update().await.id.as_deref(), Some("last"));
+        drop(stalled);
+        hub.stop().await;
+    }
+}
+
+in_process_only! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fanout_a_subscriber_that_takes_nothing_is_dropped_after_the_write_timeout() {
+        // A queue too large to fill here: only the write timeout can end the
+        // stalled stream.
+        let hub = TestHub::memory(|c| {
+            c.limits.queue_frames = 1 << 16;
+            c.limits.queue_bytes = 1 << 30;
+            c.limits.write_timeout = Duration::from_millis(300);
+            c.publish.max_body = 256 * 1024;
+        })
+        .await;
+        let stalled = Sse::open(hub.addr, &format!("{HUB_PATH}?match=t"), &[], Some(4096))
+            .await
+            .unwrap_or_else(|r| panic!("{}", r.status));
+        let mut reader = hub.subscribe("match=t", &[]).await;
+        assert_eq!(hub.hub.metrics().subscribers(), 2);
+        let payload = "x".repeat(128 * 1024);
+        let mut sent = 0;
+        bounded("the stalled subscriber to be dropped", async {
+            while hub.hub.metrics().subscribers() == 2 {
+                assert!(sent < 400, "never dropped");
+                hub.publish_ok(&format!("topic=t&data={payload}&id=n{sent}"))
+                    .await;
+                assert_eq!(reader.next_update().await.id, Some(format!("n{sent}")));
+                sent += 1;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+        // Not a queue overflow: the drop counter counts those.
+        assert_eq!(hub.hub.metrics().drops(), 0);
+        assert_eq!(hub.hub.metrics().subscribers(), 1);
+        hub.publish_ok("topic=t&data=after&id=last").await;
+        assert_eq!(reader.next_update().await.id.as_deref(), Some("last"));
+        drop(stalled);
+        hub.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn fanout_pattern_cache_sees_patterns_added_later() {
+    let hub = TestHub::memory(|_| {}).await;
+    let mut first = hub
+        .subscribe(
+            &format!("match_urlpattern={}", enc("https://example.com/books/:id")),
+            &[],
+        )
+        .await;
+    hub.publish_ok(&format!("topic={}&data=one", enc(BOOK1)))
+        .await;
+    assert_eq!(first.next_update().await.data.as_deref(), Some("one"));
+    // A new distinct pattern selecting the same (now cached) topic.
+    let mut second = hub
+        .subscribe(
+            &format!("match_urlpattern={}", enc("https://example.com/*")),
+            &[],
+        )
+        .await;
+    // And a new subscriber on the first pattern, after its only other
+    // subscriber left and came back.
+    drop(first);
+    let mut third = hub
+        .subscribe(
+            &format!("match_urlpattern={}", enc("https://example.com/books/:id")),
+            &[],
+        )
+        .await;
+    hub.publish_ok(&format!("topic={}&data=two", enc(BOOK1)))
+        .await;
+    assert_eq!(second.next_update().await.data.as_deref(), Some("two"));
+    assert_eq!(third.next_update().await.data.as_deref(), Some("two"));
+    hub.stop().await;
+}
+
+in_process_only! {
+    fn update(id: &str, data: &str) -> sse_hub::Update {
+        sse_hub::Update {
+            id: id.to_owned(),
+            topics: vec!["t".to_owned()],
+            data: data.to_owned(),
+            private: false,
+            event_type: None,
+            retry: None,
+        }
+    }
+}
+
+in_process_only! {
+    /// A memory store whose live feed holds only `live` entries, so a burst of
+    /// appends that never yields makes the fan-out lag.
+    fn lagging_store(live: usize, retained: usize) -> Arc<sse_hub::store::MemoryStore> {
+        Arc::new(sse_hub::store::MemoryStore::new(
+            sse_hub::store::MemoryConfig {
+                live_capacity: live,
+                retention: sse_hub::store::Retention::new(retained),
+                ..sse_hub::store::MemoryConfig::default()
+            },
+        ))
+    }
+}
+
+in_process_only! {
+    #[tokio::test]
+    async fn fanout_recovers_from_history_when_the_live_feed_lags() {
+        let store = lagging_store(4, 1000);
+        let hub = TestHub::start(Arc::clone(&store) as Arc<dyn Store>, |_| {}).await;
+        let mut sub = hub.subscribe("match=t", &[]).await;
+        // One update through the fan-out first, so it has a position to resume
+        // after.
+        store.append(update("u0", "0")).await.unwrap();
+        assert_eq!(sub.next_update().await.data.as_deref(), Some("0"));
+        // A burst: the memory store's appends complete without yielding, so
+        // the fan-out task cannot keep up with its 4-entry live feed.
+        for i in 1..100 {
+            store
+                .append(update(&format!("u{i}"), &i.to_string()))
+                .await
+                .unwrap();
+        }
+        for i in 1..100 {
+            let ev = sub.next_update().await;
+            assert_eq!(ev.data, Some(i.to_string()), "in order, once");
+        }
+        store.append(update("end", "end")).await.unwrap();
+        assert_eq!(sub.next_update().await.data.as_deref(), Some("end"));
+        let metrics = hub.hub.metrics().render();
+        assert!(
+            !metrics.contains("sse_hub_fanout_recoveries_total 0\n"),
+            "the burst did not make the fan-out lag:\n{metrics}"
+        );
+        hub.stop().await;
+    }
+}
+
+in_process_only! {
+    #[tokio::test]
+    async fn fanout_lag_past_history_disconnects_subscribers_to_resume() {
+        let store = lagging_store(4, 10);
+        let hub = TestHub::start(Arc::clone(&store) as Arc<dyn Store>, |_| {}).await;
+        let mut sub = hub.subscribe("match=t", &[]).await;
+        store.append(update("u0", "0")).await.unwrap();
+        assert_eq!(sub.next_update().await.data.as_deref(), Some("0"));
+        for i in 1..100 {
+            store
+                .append(update(&format!("u{i}"), &i.to_string()))
+                .await
+                .unwrap();
+        }
+        // The lost range cannot be re-read: the stream ends, and a resume says
+        // history is incomplete.
+        sub.until_end().await;
+        let again = hub.subscribe("match=t", &[("last-event-id", "u0")]).await;
+        assert_eq!(again.header("mercure-last-event-id"), Some("earliest"));
+        hub.stop().await;
+    }
+}
+
+in_process_only! {
+    #[tokio::test]
+    async fn m32_a_maximum_connection_lifetime_is_enforced() {
+        let hub = TestHub::memory(|c| {
+            c.limits.max_connection_lifetime = Some(Duration::from_millis(300));
+            c.limits.sweep_interval = Duration::from_millis(50);
+        })
+        .await;
+        let mut sub = hub.subscribe("match=t", &[]).await;
+        sub.until_end().await;
+        hub.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn other_methods_and_query_content_types_are_refused() {
+    let hub = TestHub::memory(|_| {}).await;
+    let r = hub.request("PUT", HUB_PATH, &[], b"x").await;
+    assert_eq!(r.status, 405);
+    assert!(r.header("allow").unwrap().contains("POST"));
+    let r = Sse::open_with(
+        "QUERY",
+        hub.addr,
+        HUB_PATH,
+        &[("content-type", "application/json")],
+        b"{}",
+        None,
+    )
+    .await
+    .err()
+    .expect("refused");
+    assert_eq!(r.status, 415);
+    hub.stop().await;
+}
+
+in_process_only! {
+    #[tokio::test]
+    async fn a_failing_store_gives_503_never_a_silent_drop() {
+        let store = fresh_memory_store();
+        let hub = TestHub::start(Arc::clone(&store) as Arc<dyn Store>, |_| {}).await;
+        hub.publish_ok("topic=t").await;
+        store.close().await.unwrap();
+        let r = hub.publish("topic=t&data=lost").await;
+        assert_eq!(r.status, 503);
+        assert!(r.text().contains("not stored"), "{}", r.text());
+        assert!(r.header("retry-after").is_some());
+        // History cannot be read either: a cursor subscribe is refused.
+        let r = hub
+            .try_subscribe("match=t&last_event_id=earliest", &[])
+            .await
+            .err()
+            .expect("refused");
+        assert_eq!(r.status, 503);
+        hub.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn m5_h_connections_per_token_subject_are_capped_with_429() {
+    let hub = TestHub::memory(|c| c.limits.max_connections_per_subject = Some(1)).await;
+    let token = hub.sub_token(vec![exact("*")]);
+    let first = hub
+        .subscribe("match=t", &[("authorization", &bearer(&token))])
+        .await;
+    let r = hub
+        .try_subscribe("match=t", &[("authorization", &bearer(&token))])
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(r.status, 429);
+    assert!(r.header("retry-after").is_some());
+    // Anonymous subscribers are not counted per subject.
+    assert!(hub.try_subscribe("match=t", &[]).await.is_ok());
+    drop(first);
+    bounded("the subject's slot to free", async {
+        loop {
+            match hub
+                .try_subscribe("match=t", &[("authorization", &bearer(&token))])
+                .await
+            {
+                Ok(_) => break,
+                Err(r) => assert_eq!(r.status, 429),
+            }
+        }
+    })
+    .await;
+    hub.stop().await;
+}
