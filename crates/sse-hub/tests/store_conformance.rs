@@ -1103,6 +1103,98 @@ mod redis_only {
         b.close().await.expect("close");
     }
 
+    async fn command(url: &str, args: &[&str]) {
+        let client = ::redis::Client::open(url).expect("client");
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect");
+        let mut cmd = ::redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        cmd.query_async::<::redis::Value>(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    }
+
+    /// A node cut off from Redis while other nodes publish past the history
+    /// size cannot feed what was evicted meanwhile: once it is back, its
+    /// live feed reports a lag (so the fan-out replays, finds history
+    /// incomplete and sends its subscribers to resume, where they learn it)
+    /// instead of skipping the evicted updates silently.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_node_that_missed_evicted_updates_reports_a_lag() {
+        let Some(url) = redis_server::url() else {
+            return;
+        };
+        let prefix = prefix("cut-off");
+        // Node B connects as its own ACL user, so that it alone can be cut
+        // off: disable the user and kill its connections.
+        let user = format!("node-b-{}", std::process::id());
+        command(
+            &url,
+            &["ACL", "SETUSER", &user, "on", ">secret", "~*", "+@all"],
+        )
+        .await;
+        let b_url = url.replacen("redis://", &format!("redis://{user}:secret@"), 1);
+        let retention = Retention::new(3);
+        let a = open(&url, &prefix, retention).await;
+        let b = RedisStore::open(RedisConfig {
+            prefix: prefix.clone(),
+            retention,
+            max_backoff: Duration::from_millis(100),
+            ..RedisConfig::new(&b_url)
+        })
+        .await
+        .expect("open b");
+        let mut live_b = b.live();
+        let first = a.append(update("before")).await.expect("append");
+        let got = tokio::time::timeout(WAIT, live_b.recv())
+            .await
+            .expect("bounded")
+            .expect("entry");
+        assert_eq!(got, first);
+
+        command(&url, &["ACL", "SETUSER", &user, "off"]).await;
+        command(&url, &["CLIENT", "KILL", "USER", &user]).await;
+        // More than the history holds, while B cannot read.
+        for i in 0..5 {
+            a.append(update(&format!("missed-{i}")))
+                .await
+                .expect("append");
+        }
+        command(&url, &["ACL", "SETUSER", &user, "on"]).await;
+        let after = a.append(update("after")).await.expect("append");
+
+        // B's feed: a lag, not a silent jump from `before` to the retained
+        // tail.
+        let mut fed = Vec::new();
+        let lagged = loop {
+            match tokio::time::timeout(WAIT, live_b.recv())
+                .await
+                .expect("B never reported the gap")
+            {
+                Ok(e) => {
+                    let done = e.position >= after.position;
+                    fed.push(e.update.id.clone());
+                    assert!(!done, "B fed {fed:?} past the gap without a lag");
+                }
+                Err(e) => break e,
+            }
+        };
+        assert!(lagged.is_lagged(), "{lagged}");
+        // Recovery by replay says history is incomplete from there.
+        let r = b
+            .replay(Cursor::After(first.position), 10)
+            .await
+            .expect("replay");
+        assert!(!r.complete);
+        a.close().await.expect("close");
+        b.close().await.expect("close");
+        command(&url, &["ACL", "DELUSER", &user]).await;
+    }
+
     /// The id index and the duplicate chain shrink with the stream: they
     /// never name an evicted entry, so they stay within the history bound.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -89,8 +89,9 @@ pub struct HubConfig {
     /// `Mercure-Last-Event-ID` when a client sent a cursor (M37, L2).
     /// Default `true`: a dual hub serves both generations.
     pub legacy_last_event_id_header: bool,
-    /// History retention for stores built with [`memory_store`]
-    /// (Self::memory_store) and [`sqlite_config`](Self::sqlite_config).
+    /// History retention for stores built with
+    /// [`memory_store`](Self::memory_store) and
+    /// [`sqlite_config`](Self::sqlite_config).
     /// The hub itself never evicts; the store does.
     pub retention: Retention,
 }

@@ -117,6 +117,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -361,18 +362,41 @@ pub struct Replay {
 #[must_use = "a live feed does nothing unless received from"]
 pub struct LiveFeed {
     rx: broadcast::Receiver<Entry>,
+    /// Shared with a backend that can lose entries before they reach the
+    /// channel (Redis: a node cut off while other nodes publish past the
+    /// history size); it counts such gaps. `None` for backends that feed
+    /// every commit to the channel.
+    gaps: Option<Arc<AtomicU64>>,
+    /// The gap count this feed has reported.
+    seen_gaps: u64,
 }
 
 impl LiveFeed {
     /// Wraps the receiving end of a backend's broadcast channel.
     pub(crate) fn new(rx: broadcast::Receiver<Entry>) -> Self {
-        LiveFeed { rx }
+        LiveFeed {
+            rx,
+            gaps: None,
+            seen_gaps: 0,
+        }
+    }
+
+    /// Like [`new`](Self::new), for a backend that counts gaps in `gaps`:
+    /// the feed reports a lag when the count has moved.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn with_gaps(rx: broadcast::Receiver<Entry>, gaps: Arc<AtomicU64>) -> Self {
+        let seen_gaps = gaps.load(AtomicOrdering::Acquire);
+        LiveFeed {
+            rx,
+            gaps: Some(gaps),
+            seen_gaps,
+        }
     }
 
     /// A feed that is already closed (for a closed store).
     pub(crate) fn closed() -> Self {
         let (_tx, rx) = broadcast::channel(1);
-        LiveFeed { rx }
+        LiveFeed::new(rx)
     }
 
     /// The next committed entry.
@@ -380,10 +404,22 @@ impl LiveFeed {
     /// # Errors
     ///
     /// [`StoreError::is_lagged`] when this consumer fell behind and entries
-    /// were skipped (the feed continues with newer ones);
+    /// were skipped (the feed continues with newer ones), or when the
+    /// backend lost entries on the way to the feed; either way, replaying
+    /// after the last position seen recovers what history still holds;
     /// [`StoreError::is_closed`] when the store closed.
     pub async fn recv(&mut self) -> Result<Entry, StoreError> {
-        match self.rx.recv().await {
+        let received = self.rx.recv().await;
+        if let Some(gaps) = &self.gaps {
+            let now = gaps.load(AtomicOrdering::Acquire);
+            if now != self.seen_gaps {
+                self.seen_gaps = now;
+                // The entry just received is dropped too: the replay that
+                // recovers from the lag returns it (it was committed).
+                return Err(StoreError::lagged(None));
+            }
+        }
+        match received {
             Ok(entry) => Ok(entry),
             Err(broadcast::error::RecvError::Lagged(n)) => Err(StoreError::lagged(Some(n))),
             Err(broadcast::error::RecvError::Closed) => Err(StoreError::closed()),

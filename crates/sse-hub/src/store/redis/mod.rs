@@ -65,7 +65,7 @@
 //! `appendfsync always` to survive a crash of the machine too); see
 //! `docs/deploy.md`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -288,6 +288,12 @@ struct Shared {
     /// The last command worked (or failed for a reason other than the
     /// connection).
     commands_ok: AtomicBool,
+    /// Gaps in the live feed: counted when, after an outage, entries this
+    /// node never tailed turn out to be evicted. Live feeds report a lag
+    /// then, so the fan-out replays and, finding history incomplete,
+    /// disconnects its subscribers to resume (they learn that history
+    /// was not complete) instead of letting them miss updates silently.
+    gaps: Arc<AtomicU64>,
 }
 
 impl RedisStore {
@@ -337,6 +343,7 @@ impl RedisStore {
             live: Mutex::new(None),
             last_appended: Mutex::new(None),
             tail_ok: AtomicBool::new(true),
+            gaps: Arc::new(AtomicU64::new(0)),
             commands_ok: AtomicBool::new(true),
         });
         let mut conn = shared.connection().await?;
@@ -445,13 +452,16 @@ impl Store for RedisStore {
                 .arg(self.shared.retention.max_entries())
                 .arg(cutoff);
             let mut conn = self.shared.connection().await?;
-            let answer: Value = self
-                .shared
-                .command(
-                    invocation.invoke_async(&mut conn).await,
-                    "replaying from Redis",
-                )
-                .await?;
+            let mut result = invocation.invoke_async(&mut conn).await;
+            if matches!(&result, Err(e) if is_connection_error(e)) {
+                // A read can be repeated: the cached connection may have
+                // died while Redis came back (a restart, a failover), and
+                // one fresh attempt spares the client an error.
+                *self.shared.conn.lock().await = None;
+                let mut conn = self.shared.connection().await?;
+                result = invocation.invoke_async(&mut conn).await;
+            }
+            let answer: Value = self.shared.command(result, "replaying from Redis").await?;
             drop(gate);
             parse_replay(answer)
         })
@@ -459,7 +469,7 @@ impl Store for RedisStore {
 
     fn live(&self) -> LiveFeed {
         match &*lock(&self.shared.live) {
-            Some(tx) => LiveFeed::new(tx.subscribe()),
+            Some(tx) => LiveFeed::with_gaps(tx.subscribe(), Arc::clone(&self.shared.gaps)),
             None => LiveFeed::closed(),
         }
     }
@@ -853,7 +863,13 @@ async fn tail(
                         // which marks it unreachable again).
                         if !shared.tail_ok.swap(true, Ordering::AcqRel) {
                             tracing::info!(after = %last, "Redis is reachable again; tailing resumes");
-                            warn_if_trimmed(&mut c, &shared.keys[0], last).await;
+                            // The command connection most likely died in
+                            // the same outage: let the next command open
+                            // a fresh one instead of failing on the old.
+                            *shared.conn.lock().await = None;
+                            if evicted_after(&mut c, &shared.keys[0], last).await {
+                                shared.gaps.fetch_add(1, Ordering::AcqRel);
+                            }
                         }
                         shared.commands_ok.store(true, Ordering::Release);
                         c
@@ -926,20 +942,22 @@ async fn tail(
     drain(&shared, &mut last, &tx).await;
 }
 
-/// After an outage: entries after `last` may have been evicted meanwhile
+/// After an outage: whether entries after `last` were evicted meanwhile
 /// (other nodes kept publishing past the history size while this one was
-/// cut off). The feed cannot deliver those; say so loudly, since this
-/// node's subscribers miss them.
-async fn warn_if_trimmed(conn: &mut MultiplexedConnection, stream: &str, last: Position) {
-    if let Ok(Some(deleted)) = stream_info(conn, stream, "max-deleted-entry-id").await {
-        if deleted > last {
+/// cut off). The feed cannot deliver those; the caller marks a gap, and
+/// this says so loudly, since this node's subscribers have to resume.
+async fn evicted_after(conn: &mut MultiplexedConnection, stream: &str, last: Position) -> bool {
+    match stream_info(conn, stream, "max-deleted-entry-id").await {
+        Ok(Some(deleted)) if deleted > last => {
             tracing::error!(
                 after = %last,
                 evicted_up_to = %deleted,
                 "updates were evicted from history while this node was cut off from Redis; \
-                 its subscribers miss them (raise --history-size)"
+                 its subscribers resume without them (raise --history-size)"
             );
+            true
         }
+        _ => false,
     }
 }
 
