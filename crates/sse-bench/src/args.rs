@@ -135,6 +135,15 @@ pub struct Args {
     #[arg(long, default_value_t = 0.0, value_parser = fraction)]
     pub slow_fraction: f64,
 
+    /// With --slow-fraction: when publishing ends the slow subscribers
+    /// start reading again, and one whose stream the server ended
+    /// reconnects with `Last-Event-ID` (the last id it received), as an
+    /// EventSource would. Their loss after resuming is reported apart
+    /// (`slow` in the JSON), and counts against a clean run. Without
+    /// slow subscribers it changes nothing.
+    #[arg(long)]
+    pub slow_resume: bool,
+
     /// Churn: close and reopen this many subscribers per second (over all
     /// workers, round robin) while publishing. Churned subscribers are left
     /// out of the loss and duplicate figures (they miss what is sent while

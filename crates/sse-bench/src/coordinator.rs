@@ -20,7 +20,7 @@ use crate::protocol::{decode_hist, FromWorker, Progress, ToWorker, WorkerConfig,
 use crate::publisher::{self, Live, PublishStats, Schedule};
 use crate::report::{
     ConnectSummary, DeliverySummary, GeneratorSummary, LatencySummary, PublishSummary,
-    ServerSummary, Summary, TimelinePoint, SCHEMA,
+    ServerSummary, SlowResumeSummary, Summary, TimelinePoint, SCHEMA,
 };
 use crate::template::HttpUrl;
 use crate::{latency_histogram, now_us, procfs, raise_nofile_limit, Args};
@@ -305,6 +305,7 @@ async fn coordinate(
             connect_timeout_ms: (args.connect_timeout * 1000.0) as u64,
             payload: args.payload,
             slow_fraction: args.slow_fraction,
+            slow_resume: args.slow_resume,
         };
         let mut child = Command::new(&exe)
             .args(&args.self_args)
@@ -390,6 +391,15 @@ async fn coordinate(
     };
     let publish_start_us = now_us();
     let mut publish_stats: Option<PublishStats> = None;
+    // The server's largest RSS seen while publishing (sampled each second
+    // and at the end): whether memory stays bounded under slow consumers,
+    // before they resume and the drain changes the picture.
+    let mut rss_peak = rss_connected;
+    let sample_peak = |peak: &mut Option<u64>| {
+        if let Some(now) = procfs::rss_kib(pids) {
+            *peak = Some(peak.map_or(now, |p| p.max(now)));
+        }
+    };
     match (publ, publish_server) {
         (Some(spec), Some(addr)) => {
             let schedule = Schedule {
@@ -422,7 +432,12 @@ async fn coordinate(
                         break;
                     }
                     r = fleet.step() => r?,
-                    _ = tick.tick() => progress.show("publish", live.sent.get() as f64 / planned, fleet.total(), n, Some(&live)),
+                    _ = tick.tick() => {
+                        if !pids.is_empty() {
+                            sample_peak(&mut rss_peak);
+                        }
+                        progress.show("publish", live.sent.get() as f64 / planned, fleet.total(), n, Some(&live));
+                    }
                 }
             }
         }
@@ -444,6 +459,10 @@ async fn coordinate(
                 }
             }
         }
+    }
+
+    if !pids.is_empty() && publish_stats.is_some() {
+        sample_peak(&mut rss_peak);
     }
 
     // Phase 3: drain and report.
@@ -605,6 +624,7 @@ async fn coordinate(
             rss_before_kib: rss_before,
             rss_connected_kib: rss_connected,
             rss_end_kib: rss_end,
+            rss_publish_peak_kib: rss_peak.filter(|_| publish.is_some()),
             rss_per_subscriber_bytes: rss_before
                 .zip(rss_connected)
                 .filter(|_| connected.connected > 0)
@@ -625,7 +645,35 @@ async fn coordinate(
             p99_us: h.value_at_quantile(0.99),
         })
         .collect();
+    let slow_resume = (args.slow_resume && delivery.slow_subscribers > 0).then(|| {
+        let mut s = SlowResumeSummary {
+            subscribers: delivery.slow_subscribers,
+            disconnected: 0,
+            reconnects: 0,
+            reconnect_errors: BTreeMap::new(),
+            expected: 0,
+            lost: 0,
+            duplicated: 0,
+            subscribers_with_loss: 0,
+        };
+        for r in &reports {
+            let w = &r.slow_resume;
+            s.disconnected += w.disconnected;
+            s.reconnects += w.reconnects;
+            s.expected += w.expected;
+            s.lost += w.lost;
+            s.duplicated += w.duplicated;
+            s.subscribers_with_loss += w.subscribers_with_loss;
+            for (k, v) in &w.reconnect_errors {
+                *s.reconnect_errors.entry(k.clone()).or_insert(0) += v;
+            }
+        }
+        s
+    });
     let clean = connected.failed == 0
+        && slow_resume
+            .as_ref()
+            .is_none_or(|s| s.lost == 0 && s.duplicated == 0 && s.reconnect_errors.is_empty())
         && reconnect_errors_total == 0
         && publish.as_ref().is_none_or(|p| p.errors == 0)
         && delivery.lost == 0
@@ -651,6 +699,7 @@ async fn coordinate(
         },
         publish,
         delivery,
+        slow_resume,
         latency_us: LatencySummary::from_histogram(&latency),
         server: server_summary,
         generator,

@@ -73,7 +73,10 @@
 //! Two variations for the harder scenarios: `--slow-fraction` makes some
 //! subscribers stop reading (slow consumers), `--churn` closes and reopens
 //! subscribers while publishing. Both groups are counted apart, so the loss
-//! figures of everyone else stay exact.
+//! figures of everyone else stay exact. With `--slow-resume` the slow
+//! subscribers read again once publishing ends, reconnecting with
+//! `Last-Event-ID` where the server cut them, and what they still miss is
+//! reported (`slow_resume` in the JSON).
 //!
 //! # Exit status
 //! 0 when the run was clean (see [`report::Summary::clean`]), 2 when it

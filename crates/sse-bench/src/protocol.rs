@@ -52,6 +52,9 @@ pub(crate) struct WorkerConfig {
     pub slow_fraction: f64,
     /// `--payload`: sizes the decoder's limits.
     pub payload: usize,
+    /// `--slow-resume`.
+    #[serde(default)]
+    pub slow_resume: bool,
 }
 
 /// Counts that move while a worker runs.
@@ -104,6 +107,8 @@ pub(crate) struct WorkerReport {
     pub subscribers_with_loss: u64,
     pub subscribers_with_duplicates: u64,
     pub max_lost_per_subscriber: u64,
+    /// With `--slow-resume`: the slow subscribers' figures after resuming.
+    pub slow_resume: SlowResume,
     /// Receive time (µs since the epoch) of the last payload.
     pub last_delivery_us: Option<u64>,
     /// The worker's VmRSS before connecting and once all attempts ended.
@@ -115,6 +120,23 @@ pub(crate) struct WorkerReport {
     pub latency: String,
     /// Latency by the second (since the epoch) the update was sent.
     pub timeline: Vec<(u64, String)>,
+}
+
+/// What the slow subscribers of a `--slow-resume` run got in the end.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct SlowResume {
+    /// Updates owed to them (all of their topic's).
+    pub expected: u64,
+    /// Owed updates they never received, even after resuming.
+    pub lost: u64,
+    pub duplicated: u64,
+    pub subscribers_with_loss: u64,
+    /// Slow subscribers whose stream the server ended while they were not
+    /// reading (a slow-consumer policy at work).
+    pub disconnected: u64,
+    /// Their reconnections with `Last-Event-ID`, and the failed ones.
+    pub reconnects: u64,
+    pub reconnect_errors: BTreeMap<String, u64>,
 }
 
 pub(crate) fn encode_hist(h: &Histogram<u64>) -> String {

@@ -43,6 +43,9 @@ pub struct Summary {
     pub publish: Option<PublishSummary>,
     /// What the subscribers received.
     pub delivery: DeliverySummary,
+    /// `--slow-resume`: what the slow subscribers got after reading again
+    /// (`null` without it or without slow subscribers).
+    pub slow_resume: Option<SlowResumeSummary>,
     /// Publish-to-receive latency over all deliveries (`null` when none).
     pub latency_us: Option<LatencySummary>,
     /// Server cost (`null` without `--server-pid`).
@@ -160,6 +163,29 @@ pub struct DeliverySummary {
     pub deliveries_per_second: f64,
 }
 
+/// The slow subscribers of a `--slow-resume` run: they stopped reading
+/// while updates were published, then read again (reconnecting with
+/// `Last-Event-ID` where the server had ended their stream).
+#[derive(Debug, Clone, Serialize)]
+pub struct SlowResumeSummary {
+    /// Slow subscribers.
+    pub subscribers: u64,
+    /// Those whose stream the server ended while they were not reading.
+    pub disconnected: u64,
+    /// Reconnections with `Last-Event-ID` that got a stream.
+    pub reconnects: u64,
+    /// Reconnections that failed, by reason.
+    pub reconnect_errors: BTreeMap<String, u64>,
+    /// Updates owed to them: every update of their topic.
+    pub expected: u64,
+    /// Owed updates never received, even after resuming.
+    pub lost: u64,
+    /// Extra copies received.
+    pub duplicated: u64,
+    /// Slow subscribers that missed at least one update.
+    pub subscribers_with_loss: u64,
+}
+
 /// Latency percentiles, µs.
 #[derive(Debug, Clone, Serialize)]
 pub struct LatencySummary {
@@ -208,6 +234,9 @@ pub struct ServerSummary {
     pub rss_connected_kib: Option<u64>,
     /// VmRSS at the end (after publishing, or after holding), KiB.
     pub rss_end_kib: Option<u64>,
+    /// The largest VmRSS sampled while publishing (once a second and at
+    /// the end of the window), KiB; `null` in hold mode.
+    pub rss_publish_peak_kib: Option<u64>,
     /// `(rss_connected − rss_before) / connected`, bytes.
     pub rss_per_subscriber_bytes: Option<f64>,
     /// CPU time (user + system) from the first publish to the end of the
@@ -338,6 +367,20 @@ impl Summary {
                 t,
                 "  slow        {} subscribers not reading (left out of the figures above and below)",
                 d.slow_subscribers
+            );
+        }
+        if let Some(r) = &self.slow_resume {
+            let _ = writeln!(
+                t,
+                "  resumed     {} slow subscribers: {} disconnected by the server, {} reconnects ({} failed); {} of {} owed updates lost after resuming ({} subscribers), {} duplicated",
+                r.subscribers,
+                r.disconnected,
+                r.reconnects,
+                r.reconnect_errors.values().sum::<u64>(),
+                r.lost,
+                r.expected,
+                r.subscribers_with_loss,
+                r.duplicated
             );
         }
         if let Some(l) = &self.latency_us {

@@ -26,7 +26,9 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use crate::http::{io_reason, parse_head, BodyReader};
-use crate::protocol::{encode_hist, FromWorker, Progress, ToWorker, WorkerConfig, WorkerReport};
+use crate::protocol::{
+    encode_hist, FromWorker, Progress, SlowResume, ToWorker, WorkerConfig, WorkerReport,
+};
 use crate::seq::SeqTracker;
 use crate::template::{Encoding, Template};
 use crate::{latency_histogram, now_us, payload};
@@ -36,6 +38,11 @@ const SLOW_RCVBUF: u32 = 4096;
 
 /// One read's worth: many small events per syscall when the server batches.
 const READ_BUF: usize = 16 * 1024;
+
+/// Reconnections a resuming slow subscriber makes at most: a server that
+/// ends its stream again and again must not keep it busy until the drain
+/// timeout.
+const MAX_RESUMES: u32 = 5;
 
 /// How often a worker reports progress.
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
@@ -127,6 +134,9 @@ struct Stats {
     reconnects: u64,
     reconnect_errors: BTreeMap<String, u64>,
     last_delivery_us: Option<u64>,
+    /// `--slow-resume`: disconnects, reconnects and reconnect errors of the
+    /// slow subscribers (their loss is counted at the report).
+    slow_resume: SlowResume,
     latency: Histogram<u64>,
     timeline: BTreeMap<u64, Histogram<u64>>,
 }
@@ -140,6 +150,10 @@ struct Shared {
     stats: RefCell<Stats>,
     attempts_done: Cell<u64>,
     all_attempted: Notify,
+    /// Set (and `resume` notified) when publishing is over: slow
+    /// subscribers of a `--slow-resume` run start reading.
+    resumed: Cell<bool>,
+    resume: Notify,
     /// Decoder limits: a broken or hostile server must not make 19,000
     /// subscribers each buffer the default megabytes.
     limits: Limits,
@@ -202,11 +216,14 @@ impl Shared {
                 reconnects: 0,
                 reconnect_errors: BTreeMap::new(),
                 last_delivery_us: None,
+                slow_resume: SlowResume::default(),
                 latency: latency_histogram(),
                 timeline: BTreeMap::new(),
             }),
             attempts_done: Cell::new(0),
             all_attempted: Notify::new(),
+            resumed: Cell::new(false),
+            resume: Notify::new(),
             limits: {
                 let line = (2 * cfg.payload + 1024).max(64 * 1024);
                 Limits::default()
@@ -265,13 +282,16 @@ impl Shared {
     }
 
     /// Handles bytes read from subscriber `local`'s socket. `Err` ends the
-    /// subscriber with that reason.
+    /// subscriber with that reason. A resuming slow subscriber (`slow`)
+    /// only records which updates it got: its latency would measure how
+    /// long it did not read, and its deliveries are not the throughput.
     fn on_bytes(
         &self,
         local: u64,
         body: &mut BodyReader,
         decoder: &mut Decoder,
         bytes: &[u8],
+        slow: bool,
     ) -> Result<(), String> {
         let (used, done) = body
             .feed(bytes, |s| decoder.push(s))
@@ -287,6 +307,9 @@ impl Shared {
                 Ok(Some(Frame::Message(m))) => match payload::parse(&m.data) {
                     None => stats.unmatched += 1,
                     Some(s) if s.topic != topic => stats.misrouted += 1,
+                    Some(s) if slow => {
+                        seqs.record(s.seq);
+                    }
                     Some(s) => {
                         seqs.record(s.seq);
                         stats.progress.delivered += 1;
@@ -346,6 +369,8 @@ async fn run(cfg: WorkerConfig, mut orders: mpsc::UnboundedReceiver<Option<ToWor
                     if let Some(churn) = churn.take() {
                         churn.abort();
                     }
+                    shared.resumed.set(true);
+                    shared.resume.notify_waiters();
                     drain(&shared, &ok_per_topic, Duration::from_millis(drain_timeout_ms)).await;
                     send(&FromWorker::Report(Box::new(report(&shared, &ok_per_topic))));
                     return;
@@ -420,7 +445,7 @@ async fn subscriber(shared: Rc<Shared>, local: u64, permit: OwnedSemaphorePermit
     let timeout = Duration::from_millis(shared.cfg.connect_timeout_ms);
     // Boxed so that the connect state (head buffer, connect future) is freed
     // once connected instead of sizing every subscriber's task for it.
-    let connected = Box::pin(tokio::time::timeout(timeout, connect(&shared, local))).await;
+    let connected = Box::pin(tokio::time::timeout(timeout, connect(&shared, local, None))).await;
     drop(permit);
     let (stream, body, rest) = match connected {
         Ok(Ok(c)) => c,
@@ -434,7 +459,8 @@ async fn subscriber(shared: Rc<Shared>, local: u64, permit: OwnedSemaphorePermit
             stats.reconnects += 1;
             stats.progress.open += 1;
         }
-        let reason = read_loop(&shared, local, stream, body, rest).await;
+        let mut decoder = Decoder::with_limits(shared.limits);
+        let reason = read_loop(&shared, local, stream, body, rest, &mut decoder, false).await;
         return shared.disconnected(local, reason);
     }
     let slow = shared.is_slow(local);
@@ -452,17 +478,84 @@ async fn subscriber(shared: Rc<Shared>, local: u64, permit: OwnedSemaphorePermit
     shared.attempt_done();
     if slow {
         // A consumer that stopped reading: hold the connection, read
-        // nothing, until the worker ends.
-        let _hold = (stream, body, rest);
-        return std::future::pending().await;
+        // nothing, until the worker ends (or, with --slow-resume, until
+        // publishing is over).
+        if !shared.cfg.slow_resume {
+            let _hold = (stream, body, rest);
+            return std::future::pending().await;
+        }
+        // Created before the flag is checked, so a notification in
+        // between is not missed.
+        let resume = shared.resume.notified();
+        if !shared.resumed.get() {
+            resume.await;
+        }
+        return resume_slow(&shared, local, (stream, body, rest)).await;
     }
-    let reason = read_loop(&shared, local, stream, body, rest).await;
+    let mut decoder = Decoder::with_limits(shared.limits);
+    let reason = read_loop(&shared, local, stream, body, rest, &mut decoder, false).await;
     shared.disconnected(local, reason);
+}
+
+/// A slow subscriber reading again: what the server still had for it,
+/// then, if the server ended its stream, a reconnection with the last id
+/// it received, as a browser's EventSource would do.
+async fn resume_slow(shared: &Shared, local: u64, first: (TcpStream, BodyReader, Vec<u8>)) {
+    let timeout = Duration::from_millis(shared.cfg.connect_timeout_ms);
+    let mut decoder = Decoder::with_limits(shared.limits);
+    let (mut stream, mut body, mut rest) = first;
+    for attempt in 0..=MAX_RESUMES {
+        // Only returns when the stream ended; otherwise the worker's end
+        // stops it.
+        let _reason = read_loop(shared, local, stream, body, rest, &mut decoder, true).await;
+        if attempt == 0 {
+            shared.stats.borrow_mut().slow_resume.disconnected += 1;
+        }
+        if attempt == MAX_RESUMES {
+            return;
+        }
+        let id = decoder.last_event_id().to_string();
+        decoder = Decoder::with_limits(shared.limits).with_last_event_id(id.as_str());
+        let connected = Box::pin(tokio::time::timeout(
+            timeout,
+            connect(shared, local, Some(&id)),
+        ))
+        .await;
+        let mut stats = shared.stats.borrow_mut();
+        (stream, body, rest) = match connected {
+            Ok(Ok(c)) => {
+                stats.slow_resume.reconnects += 1;
+                c
+            }
+            Ok(Err(reason)) => {
+                *stats
+                    .slow_resume
+                    .reconnect_errors
+                    .entry(reason)
+                    .or_default() += 1;
+                return;
+            }
+            Err(_) => {
+                *stats
+                    .slow_resume
+                    .reconnect_errors
+                    .entry("timeout".into())
+                    .or_default() += 1;
+                return;
+            }
+        };
+    }
 }
 
 /// Connects subscriber `local` and reads its response head. Returns the
 /// stream, how its body is framed, and the body bytes read with the head.
-async fn connect(shared: &Shared, local: u64) -> Result<(TcpStream, BodyReader, Vec<u8>), String> {
+/// `resume` is a slow subscriber's reconnection, with the last event id it
+/// received (sent as `Last-Event-ID` unless empty).
+async fn connect(
+    shared: &Shared,
+    local: u64,
+    resume: Option<&str>,
+) -> Result<(TcpStream, BodyReader, Vec<u8>), String> {
     let cfg = &shared.cfg;
     let global = cfg.first + local;
     let server = cfg.server;
@@ -472,7 +565,7 @@ async fn connect(shared: &Shared, local: u64) -> Result<(TcpStream, BodyReader, 
         TcpSocket::new_v6()
     }
     .map_err(|e| io_reason("socket", &e))?;
-    if shared.is_slow(local) {
+    if shared.is_slow(local) && resume.is_none() {
         // A small receive window makes the server see the backlog after a
         // few events instead of after megabytes of kernel buffer.
         let _ = socket.set_recv_buffer_size(SLOW_RCVBUF);
@@ -492,8 +585,18 @@ async fn connect(shared: &Shared, local: u64) -> Result<(TcpStream, BodyReader, 
     // request, but costs nothing.
     let _ = stream.set_nodelay(true);
     let request = &shared.requests[shared.topic_of(local) as usize];
+    let request = match resume {
+        // The request ends with its blank line; the header goes before it.
+        // Ids come from the decoder, which never lets CR or LF into one.
+        Some(id) if !id.is_empty() => {
+            let mut r = request[..request.len() - 2].to_vec();
+            r.extend_from_slice(format!("Last-Event-ID: {id}\r\n\r\n").as_bytes());
+            Bytes::from(r)
+        }
+        _ => request.clone(),
+    };
     stream
-        .write_all(request)
+        .write_all(&request)
         .await
         .map_err(|e| io_reason("write", &e))?;
     let mut head = Vec::with_capacity(1024);
@@ -520,15 +623,17 @@ async fn connect(shared: &Shared, local: u64) -> Result<(TcpStream, BodyReader, 
 }
 
 /// Reads a subscriber's stream until it ends; returns why it ended.
+/// `slow`: a resuming slow subscriber (see [`Shared::on_bytes`]).
 async fn read_loop(
     shared: &Shared,
     local: u64,
     stream: TcpStream,
     mut body: BodyReader,
     rest: Vec<u8>,
+    decoder: &mut Decoder,
+    slow: bool,
 ) -> String {
-    let mut decoder = Decoder::with_limits(shared.limits);
-    if let Err(reason) = shared.on_bytes(local, &mut body, &mut decoder, &rest) {
+    if let Err(reason) = shared.on_bytes(local, &mut body, decoder, &rest, slow) {
         return reason;
     }
     drop(rest);
@@ -539,7 +644,7 @@ async fn read_loop(
         let mut buf = shared.buf.borrow_mut();
         let result = match stream.try_read(&mut buf) {
             Ok(0) => return "closed by server".into(),
-            Ok(n) => shared.on_bytes(local, &mut body, &mut decoder, &buf[..n]),
+            Ok(n) => shared.on_bytes(local, &mut body, decoder, &buf[..n], slow),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
             Err(e) => return io_reason("read", &e),
         };
@@ -579,8 +684,10 @@ fn bind_address_no_port(_socket: &TcpSocket) {}
 async fn drain(shared: &Shared, ok_per_topic: &[u64], timeout: Duration) {
     let deadline = Instant::now() + timeout;
     loop {
+        let resuming = shared.cfg.slow_resume;
         let complete = shared.subs.borrow().iter().enumerate().all(|(i, s)| {
-            s.status != Status::Open
+            let waits = s.status == Status::Open || (resuming && s.status == Status::Slow);
+            !waits
                 || s.churned
                 || s.seqs.distinct() >= expected(ok_per_topic, shared.topic_of(i as u64))
         });
@@ -611,6 +718,7 @@ fn report(shared: &Shared, ok_per_topic: &[u64]) -> WorkerReport {
         reconnects: stats.reconnects,
         reconnect_errors: stats.reconnect_errors.clone(),
         last_delivery_us: stats.last_delivery_us,
+        slow_resume: stats.slow_resume.clone(),
         rss_start_kib: shared.rss_start_kib,
         rss_connected_kib: shared.rss_connected_kib.get(),
         cpu_after_connect_seconds: shared
@@ -629,6 +737,16 @@ fn report(shared: &Shared, ok_per_topic: &[u64]) -> WorkerReport {
     for (i, s) in shared.subs.borrow().iter().enumerate() {
         if s.churned {
             r.churned += 1;
+            continue;
+        }
+        if s.status == Status::Slow && shared.cfg.slow_resume {
+            let want = expected(ok_per_topic, shared.topic_of(i as u64));
+            let lost = s.seqs.lost(want);
+            let slow = &mut r.slow_resume;
+            slow.expected += want;
+            slow.lost += lost;
+            slow.duplicated += s.seqs.duplicates();
+            slow.subscribers_with_loss += u64::from(lost > 0);
             continue;
         }
         if matches!(s.status, Status::Pending | Status::Failed | Status::Slow) {

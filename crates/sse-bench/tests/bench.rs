@@ -303,6 +303,7 @@ async fn json_summary_has_every_documented_field() {
         "connect",
         "publish",
         "delivery",
+        "slow_resume",
         "latency_us",
         "server",
         "generator",
@@ -376,6 +377,7 @@ async fn json_summary_has_every_documented_field() {
                 "rss_before_kib",
                 "rss_connected_kib",
                 "rss_end_kib",
+                "rss_publish_peak_kib",
                 "rss_per_subscriber_bytes",
                 "cpu_seconds",
                 "cpu_us_per_delivery",
@@ -503,6 +505,31 @@ async fn slow_consumers_are_counted_apart() {
     assert_eq!(u(j, "/delivery/expected"), 15 * 20);
     assert_eq!(u(j, "/delivery/delivered"), 15 * 20);
     assert_eq!(u(j, "/delivery/lost"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resumed_slow_consumers_are_counted_apart() {
+    // The test server keeps what a slow subscriber has not read (up to its
+    // queue's bound), so they get everything once they read again.
+    let o = run_custom(
+        Options::default(),
+        20,
+        1,
+        1,
+        20,
+        &["--slow-fraction", "0.25", "--slow-resume"],
+    )
+    .await;
+    let j = &o.json;
+    assert_eq!(o.code, 0, "{}\n{j:#}", o.stderr);
+    assert_eq!(u(j, "/slow_resume/subscribers"), 5);
+    assert_eq!(u(j, "/slow_resume/expected"), 5 * 20);
+    assert_eq!(u(j, "/slow_resume/lost"), 0);
+    assert_eq!(u(j, "/slow_resume/disconnected"), 0);
+    // Their deliveries are not the others' figures.
+    assert_eq!(u(j, "/delivery/expected"), 15 * 20);
+    assert_eq!(u(j, "/delivery/delivered"), 15 * 20);
+    assert_eq!(u(j, "/latency_us/samples"), 15 * 20);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
