@@ -28,9 +28,12 @@ pub struct Args {
     pub url: Option<String>,
 
     /// Subscribe URL template; `{topic}` is replaced (percent-encoded).
-    /// Overrides the preset's.
+    /// Overrides the preset's. Repeat it to spread the subscribers over
+    /// several servers (hub nodes): worker process `w` connects its
+    /// subscribers to the `w mod n`-th URL, so give at least as many
+    /// --workers as URLs.
     #[arg(long, value_name = "URL")]
-    pub subscribe_url: Option<String>,
+    pub subscribe_url: Vec<String>,
 
     /// Extra subscribe request header, `Name: value` (repeatable).
     #[arg(short = 'H', long = "header", value_name = "HEADER")]
@@ -231,7 +234,8 @@ pub(crate) struct PublishSpec {
 /// The subscribe request, resolved.
 #[derive(Debug, Clone)]
 pub(crate) struct SubscribeSpec {
-    pub url: HttpUrl,
+    /// At least one; worker `w` uses `urls[w % urls.len()]`.
+    pub urls: Vec<HttpUrl>,
     pub headers: Vec<String>,
 }
 
@@ -256,18 +260,23 @@ impl Args {
 
     pub(crate) fn subscribe_spec(&self) -> anyhow::Result<SubscribeSpec> {
         let base = self.url.as_deref().map(|u| u.trim_end_matches('/'));
-        let url = match (&self.subscribe_url, self.target, base) {
-            (Some(u), _, _) => u.clone(),
-            (None, Target::Mercure, Some(b)) => format!("{b}/.well-known/mercure?topic={{topic}}"),
-            (None, Target::Nchan, Some(b)) => format!("{b}/sub?id={{topic}}"),
-            (None, Target::Custom, _) => bail!("--subscribe-url is required with --target custom"),
-            (None, _, None) => bail!("--url is required with a --target preset"),
+        let urls = match (self.subscribe_url.is_empty(), self.target, base) {
+            (false, _, _) => self.subscribe_url.clone(),
+            (true, Target::Mercure, Some(b)) => {
+                vec![format!("{b}/.well-known/mercure?topic={{topic}}")]
+            }
+            (true, Target::Nchan, Some(b)) => vec![format!("{b}/sub?id={{topic}}")],
+            (true, Target::Custom, _) => bail!("--subscribe-url is required with --target custom"),
+            (true, _, None) => bail!("--url is required with a --target preset"),
         };
         for h in &self.headers {
             check_header(h)?;
         }
         Ok(SubscribeSpec {
-            url: HttpUrl::parse(&url)?,
+            urls: urls
+                .iter()
+                .map(|u| HttpUrl::parse(u))
+                .collect::<Result<_, _>>()?,
             headers: self.headers.clone(),
         })
     }
@@ -384,7 +393,9 @@ mod tests {
         ]);
         let sub = a.subscribe_spec().unwrap();
         let mut s = String::new();
-        sub.url.target.render("/bench/1", "", Encoding::Url, &mut s);
+        sub.urls[0]
+            .target
+            .render("/bench/1", "", Encoding::Url, &mut s);
         assert_eq!(s, "/sub?id=%2Fbench%2F1");
         let p = a.publish_spec().unwrap();
         assert_eq!(

@@ -218,7 +218,7 @@ async fn coordinate(
     // With several topics, a template without `{topic}` would send every
     // subscriber (or every update) to the same place and report the mix-up
     // as loss.
-    if args.topics > 1 && !sub.url.target.has_topic() {
+    if args.topics > 1 && sub.urls.iter().any(|u| !u.target.has_topic()) {
         bail!(
             "--topics {} needs {{topic}} in the subscribe URL",
             args.topics
@@ -235,14 +235,28 @@ async fn coordinate(
             );
         }
     }
-    let server = resolve(&sub.url).await?;
+    let mut servers = Vec::with_capacity(sub.urls.len());
+    for url in &sub.urls {
+        servers.push(resolve(url).await?);
+    }
+    let server = servers[0];
     let publish_server = match &publ {
         Some(p) => Some(resolve(&p.url).await?),
         None => None,
     };
     let limit = raise_nofile_limit();
     let n = args.subscribers;
-    let workers = args.workers.unwrap_or(n.div_ceil(PER_WORKER)).clamp(1, n);
+    let workers = args
+        .workers
+        .unwrap_or(n.div_ceil(PER_WORKER))
+        .max(sub.urls.len() as u64)
+        .clamp(1, n);
+    if (workers as usize) < sub.urls.len() {
+        bail!(
+            "{} subscribe URLs need at least as many worker processes (and subscribers)",
+            sub.urls.len()
+        );
+    }
     let per = n.div_ceil(workers);
     if per + 64 > limit {
         bail!(
@@ -255,8 +269,10 @@ async fn coordinate(
     } else {
         args.source_addrs.clone()
     };
-    if let Some(bad) = sources.iter().find(|s| s.is_ipv4() != server.is_ipv4()) {
-        bail!("source address {bad} is not of the server's address family ({server})");
+    for server in &servers {
+        if let Some(bad) = sources.iter().find(|s| s.is_ipv4() != server.is_ipv4()) {
+            bail!("source address {bad} is not of the server's address family ({server})");
+        }
     }
     let pids = &args.server_pid;
     let rss_before = if pids.is_empty() {
@@ -275,29 +291,32 @@ async fn coordinate(
         workers: Vec::new(),
         rx,
     };
-    let target = sub.url.target.clone();
-    let mut target_str = String::new();
     // The worker re-parses the template; rendering it with the placeholder
     // text itself gives the template back.
-    target.render(
-        "{topic}",
-        "",
-        crate::template::Encoding::Raw,
-        &mut target_str,
-    );
+    let targets: Vec<String> = sub
+        .urls
+        .iter()
+        .map(|u| {
+            let mut t = String::new();
+            u.target
+                .render("{topic}", "", crate::template::Encoding::Raw, &mut t);
+            t
+        })
+        .collect();
     let connect_started = Instant::now();
     for w in 0..workers {
         let first = w * per;
         let count = n.saturating_sub(first).min(per);
+        let node = w as usize % sub.urls.len();
         let cfg = WorkerConfig {
             worker: w,
             first,
             count,
             topics: args.topics,
             topic_prefix: args.topic_prefix.clone(),
-            server,
-            authority: sub.url.authority.clone(),
-            target: target_str.clone(),
+            server: servers[node],
+            authority: sub.urls[node].authority.clone(),
+            target: targets[node].clone(),
             headers: sub.headers.clone(),
             sources: sources.clone(),
             connect_rate: args.connect_rate / workers as f64,

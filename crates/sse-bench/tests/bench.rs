@@ -546,3 +546,38 @@ async fn churned_subscribers_reconnect_and_the_rest_stay_exact() {
     assert_eq!(u(j, "/delivery/duplicated"), 0);
     assert_eq!(u(j, "/delivery/still_open"), 60);
 }
+
+/// Several `--subscribe-url`s spread the workers (and their subscribers)
+/// over several servers, round robin. Two unrelated servers here, updates
+/// published to the first only: exactly the second's half misses them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribe_urls_spread_workers_over_servers() {
+    let a = server::start("127.0.0.1:0", Options::default()).await;
+    let b = server::start("127.0.0.1:0", Options::default()).await;
+    let ((sub_a, publ), (sub_b, _)) = (urls(a), urls(b));
+    let o = bench(&[
+        "--subscribe-url",
+        &sub_a,
+        "--subscribe-url",
+        &sub_b,
+        "--publish-url",
+        &publ,
+        "-n",
+        "200",
+        "--workers",
+        "4",
+        "--updates",
+        "20",
+        "--rate",
+        "400",
+        "--drain-timeout",
+        "2",
+    ])
+    .await;
+    let j = &o.json;
+    assert_eq!(u(j, "/connect/connected"), 200, "{}\n{j:#}", o.stderr);
+    // Workers 0 and 2 (100 subscribers) on A, 1 and 3 on B.
+    assert_eq!(u(j, "/delivery/expected"), 200 * 20);
+    assert_eq!(u(j, "/delivery/delivered"), 100 * 20);
+    assert_eq!(u(j, "/delivery/lost"), 100 * 20);
+}
