@@ -106,7 +106,7 @@ pub struct Args {
     /// Largest publish body; larger is a 413 (default 1048576).
     #[arg(long, env = "SSE_MAX_BODY", value_name = "BYTES")]
     max_body: Option<usize>,
-    /// Most `topic` fields in one publish; more is a 413 (default 64).
+    /// Most `topic` fields in one publish; more is a 413 (default 32).
     #[arg(long, env = "SSE_MAX_TOPICS", value_name = "N")]
     max_topics: Option<usize>,
     /// Longest topic in a publish; longer is a 413 (default 2048).
@@ -118,7 +118,7 @@ pub struct Args {
     /// Longest update `type`; longer is a 413 (default 256).
     #[arg(long, env = "SSE_MAX_TYPE_LEN", value_name = "BYTES")]
     max_type_len: Option<usize>,
-    /// Most matchers in one subscribe request; more is a 400 (default 64).
+    /// Most matchers in one subscribe request; more is a 400 (default 100).
     #[arg(long, env = "SSE_MAX_MATCHERS", value_name = "N")]
     max_matchers: Option<usize>,
     /// Longest matcher in a subscribe request; longer is a 400 (default 2048).

@@ -127,13 +127,21 @@ fn tokens_and_payloads_stay_out_of_the_logs_at_every_level() {
         assert!(accepted.starts_with("HTTP/1.1 200"), "{accepted}");
         for s in subscribers {
             let got = s.join().unwrap();
-            assert!(got.contains(PAYLOAD), "a subscriber missed the update: {got}");
+            assert!(
+                got.contains(PAYLOAD),
+                "a subscriber missed the update: {got}"
+            );
         }
         // Something was logged at all at the verbose levels (a check that
         // the capture works, so the absence below means something).
         let _ = child.kill();
         let mut log = String::new();
-        child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut log)
+            .unwrap();
         let _ = child.wait();
         if level != "info" {
             assert!(!log.is_empty(), "nothing logged at {level}");

@@ -39,12 +39,15 @@ use crate::Shutdown;
 
 const _: () = assert!(SWEEP_EVERY.as_millis() > 0);
 
-/// The largest request head the light path parses itself; a longer one is
-/// handed to hyper, which applies its own limit (and answers 431).
+/// The largest request head accepted; a longer one is answered 431.
 const MAX_HEAD: usize = 16 * 1024;
-/// The most headers the light path parses itself.
-const MAX_HEADERS: usize = 64;
-/// Time allowed for a request head once its first byte has arrived.
+/// The most request headers accepted (hyper's default); more is a 431.
+const MAX_HEADERS: usize = 100;
+/// Time allowed for a request head, counted from when the connection
+/// starts waiting for it (accepted, or done with its previous request): a
+/// connection that sends nothing is closed after this long, one whose head
+/// is still incomplete gets a 408. hyper applies the same bound to the
+/// connections it serves.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long graceful shutdown waits for connections to finish.
 pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -375,6 +378,10 @@ async fn read_and_route(
         Err(HeadError::NotOurs) => {
             return Routed::Hyper(Box::new((std::mem::take(pending).freeze(), None)))
         }
+        Err(HeadError::Refused(refusal)) => {
+            refuse(sock, refusal);
+            return Routed::Done;
+        }
     };
     let Some(request) = light_request(&pending[..head_len], shutdown) else {
         return Routed::Hyper(Box::new((std::mem::take(pending).freeze(), None)));
@@ -409,12 +416,77 @@ async fn read_and_route(
 }
 
 enum HeadError {
-    /// Not something we parse (HTTP/2 preface, HTTP/1.0, a head too long,
-    /// a malformed head): hyper decides.
+    /// Not HTTP/1.x (the HTTP/2 preface): hyper serves it.
     NotOurs,
-    /// The connection failed or timed out.
+    /// The connection failed, or sent nothing within [`HEAD_TIMEOUT`].
     Io,
+    /// A head we answer with an error and close: too large, too many
+    /// headers, malformed, or too slow.
+    Refused(Refusal),
 }
+
+/// An error answer to a request head, with a body that says why (a bare
+/// status leaves the client guessing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    TooLarge,
+    TooManyHeaders,
+    Malformed(&'static str),
+    Timeout,
+}
+
+impl Refusal {
+    fn from_parse_error(e: httparse::Error) -> Refusal {
+        match e {
+            httparse::Error::TooManyHeaders => Refusal::TooManyHeaders,
+            httparse::Error::HeaderName => Refusal::Malformed("invalid header name"),
+            httparse::Error::HeaderValue => Refusal::Malformed("invalid header value"),
+            httparse::Error::NewLine => Refusal::Malformed("invalid line ending"),
+            httparse::Error::Token => Refusal::Malformed("invalid method or request target"),
+            httparse::Error::Version => Refusal::Malformed("unsupported HTTP version"),
+            httparse::Error::Status => Refusal::Malformed("invalid request line"),
+        }
+    }
+
+    /// The whole response: status line, headers, body.
+    fn response(self) -> String {
+        let (status, body) = match self {
+            Refusal::TooLarge => (
+                "431 Request Header Fields Too Large",
+                format!("request head too large: at most {MAX_HEAD} bytes"),
+            ),
+            Refusal::TooManyHeaders => (
+                "431 Request Header Fields Too Large",
+                format!("too many request headers: at most {MAX_HEADERS}"),
+            ),
+            Refusal::Malformed(why) => {
+                ("400 Bad Request", format!("malformed request head: {why}"))
+            }
+            Refusal::Timeout => (
+                "408 Request Timeout",
+                format!(
+                    "request head not received within {} s",
+                    HEAD_TIMEOUT.as_secs()
+                ),
+            ),
+        };
+        format!(
+            "HTTP/1.1 {status}\r\ncontent-type: text/plain; charset=utf-8\r\n\
+             content-length: {}\r\nconnection: close\r\n\r\n{body}\n",
+            body.len() + 1
+        )
+    }
+}
+
+/// Answers a refused head and leaves the connection to be closed. One
+/// non-blocking write: the answer is small enough for any socket buffer,
+/// and a client that does not read it is not waited for.
+fn refuse(sock: &TcpStream, refusal: Refusal) {
+    let _ = sock.try_write(refusal.response().as_bytes());
+}
+
+/// The start of the HTTP/2 connection preface (prior knowledge, h2c).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
 
 /// Reads until `pending` holds a complete head; returns its length.
 /// `Ok(None)`: the client closed an idle connection, or shutdown began
@@ -424,33 +496,39 @@ async fn read_head(
     pending: &mut BytesMut,
     shutdown: &Shutdown,
 ) -> Result<Option<usize>, HeadError> {
-    let mut deadline: Option<Instant> = None;
+    let deadline = Instant::now() + HEAD_TIMEOUT;
     loop {
         if !pending.is_empty() {
-            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            let mut req = httparse::Request::new(&mut headers);
-            match req.parse(pending) {
-                Ok(httparse::Status::Complete(n)) => return Ok(Some(n)),
-                Ok(httparse::Status::Partial) if pending.len() < MAX_HEAD => {}
-                _ => return Err(HeadError::NotOurs),
-            }
-            if deadline.is_none() {
-                deadline = Some(Instant::now() + HEAD_TIMEOUT);
+            let n = pending.len().min(H2_PREFACE.len());
+            if pending[..n] == H2_PREFACE[..n] {
+                if n == H2_PREFACE.len() {
+                    return Err(HeadError::NotOurs);
+                }
+            } else {
+                let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+                let mut req = httparse::Request::new(&mut headers);
+                match req.parse(pending) {
+                    Ok(httparse::Status::Complete(n)) => return Ok(Some(n)),
+                    Ok(httparse::Status::Partial) if pending.len() < MAX_HEAD => {}
+                    Ok(httparse::Status::Partial) => {
+                        return Err(HeadError::Refused(Refusal::TooLarge))
+                    }
+                    Err(e) => return Err(HeadError::Refused(Refusal::from_parse_error(e))),
+                }
             }
         }
         // Wait for bytes without holding a buffer: an idle keep-alive
         // connection costs no read buffer.
-        let ready = match deadline {
-            None => {
-                tokio::select! {
-                    r = sock.readable() => r,
-                    _ = shutdown.triggered() => return Ok(None),
-                }
+        let ready = tokio::select! {
+            r = sock.readable() => r,
+            _ = shutdown.triggered(), if pending.is_empty() => return Ok(None),
+            _ = tokio::time::sleep_until(deadline) => {
+                return Err(if pending.is_empty() {
+                    HeadError::Io
+                } else {
+                    HeadError::Refused(Refusal::Timeout)
+                });
             }
-            Some(d) => match tokio::time::timeout_at(d, sock.readable()).await {
-                Ok(r) => r,
-                Err(_) => return Err(HeadError::Io),
-            },
         };
         if ready.is_err() {
             return Err(HeadError::Io);
@@ -793,7 +871,13 @@ pub(crate) async fn serve_hyper<S>(
             }
         }
     });
-    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    // The same bound on request heads as the light path's (hyper applies
+    // it only with a timer), so an idle or slow connection ends here too.
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEAD_TIMEOUT);
     let conn = builder.serve_connection_with_upgrades(
         TokioIo::new(Rewind {
             prefix,

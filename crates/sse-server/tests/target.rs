@@ -312,3 +312,58 @@ async fn write_timeout_ends_a_stream_whose_client_stopped_reading(kind: Kind) {
     tokio::time::sleep(Duration::from_millis(900)).await;
     assert!(!push_until_closed(&target, 64 << 10).await);
 }
+
+/// Sends `raw` on a fresh connection to `serve()` and reads the answer to
+/// its end (the server closes after refusing a head).
+async fn raw_exchange(addr: std::net::SocketAddr, raw: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = within("connect", tokio::net::TcpStream::connect(addr))
+        .await
+        .unwrap();
+    // The server may answer (and close) before taking all of a large head.
+    let _ = conn.write_all(raw).await;
+    let mut got = Vec::new();
+    let _ = within("the answer", conn.read_to_end(&mut got)).await;
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// Heads `serve()` refuses get a status and a body that says why, and
+/// the connection is closed; the h2c preface still reaches hyper.
+#[tokio::test]
+async fn refused_heads_are_answered_with_a_reason() {
+    let (router, _targets) = target_router(|b| b);
+    let server = Server::start(Kind::Light, router).await;
+    let many: String = (0..101).map(|i| format!("x-h{i}: v\r\n")).collect();
+    let cases: [(Vec<u8>, &str, &str); 4] = [
+        (
+            format!("GET /events HTTP/1.1\r\nHost: x\r\n{many}\r\n").into_bytes(),
+            "HTTP/1.1 431 Request Header Fields Too Large\r\n",
+            "too many request headers: at most 100\n",
+        ),
+        (
+            format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(20_000)).into_bytes(),
+            "HTTP/1.1 431 Request Header Fields Too Large\r\n",
+            "request head too large: at most 16384 bytes\n",
+        ),
+        (
+            b"GET /a\0b HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            "HTTP/1.1 400 Bad Request\r\n",
+            "malformed request head: invalid method or request target\n",
+        ),
+        (
+            b"GET /events HTTP/1.1\r\nBad Header: x\r\n\r\n".to_vec(),
+            "HTTP/1.1 400 Bad Request\r\n",
+            "malformed request head: invalid header name\n",
+        ),
+    ];
+    for (raw, status, body) in cases {
+        let answer = raw_exchange(server.addr, &raw).await;
+        assert!(answer.starts_with(status), "{answer}");
+        assert!(answer.contains("connection: close\r\n"), "{answer}");
+        assert!(answer.ends_with(&format!("\r\n\r\n{body}")), "{answer}");
+    }
+    // HTTP/2 with prior knowledge is not refused: hyper serves it.
+    let h2 = common::get_h2(server.addr, "/events").await;
+    assert_eq!(h2.status, 200);
+    assert_eq!(h2.version, http::Version::HTTP_2);
+}

@@ -20,20 +20,70 @@ use super::{header_values, plain, rejection, unavailable, unix_now, HubState};
 use crate::auth::{check_cookie_publish_origin, TokenSources, TokenTransport};
 use crate::publish::PublishRequest;
 
+/// How long a publish body may take to arrive. A client that announces a
+/// body and sends it slowly (or never) would otherwise hold its connection
+/// and its share of memory for ever.
+const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
 pub(crate) async fn handle(state: Arc<HubState>, request: Request) -> Response {
     if state.is_stopping() {
         return unavailable("the hub is shutting down", Duration::from_secs(1));
     }
     let (parts, body) = request.into_parts();
     let max_body = state.config.publish.max_body;
-    // Stop reading past the cap: one byte more is enough to know (M22).
-    let body = match axum::body::to_bytes(body, max_body.saturating_add(1)).await {
-        Ok(b) if b.len() <= max_body => b,
-        Ok(_) | Err(_) => {
-            return plain(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request body too large: at most {max_body} bytes\n"),
-            )
+    let too_large = || {
+        let mut r = plain(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body too large: at most {max_body} bytes\n"),
+        );
+        // The rest of the body is not read: the connection cannot carry
+        // another request.
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        r
+    };
+    // An announced length over the cap is refused before reading a byte
+    // (M22); the client may never send it all.
+    let announced = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if announced.is_some_and(|n| n > max_body as u64) {
+        return too_large();
+    }
+    // Stop reading past the cap: one byte more is enough to know.
+    let read = axum::body::to_bytes(body, max_body.saturating_add(1));
+    let body = match tokio::time::timeout(BODY_TIMEOUT, read).await {
+        Ok(Ok(b)) if b.len() <= max_body => b,
+        Ok(Ok(_)) => return too_large(),
+        Ok(Err(e)) => {
+            // `to_bytes` fails once the limit is passed; any other failure
+            // is a body that does not parse (a bad chunk) or a client that
+            // went away.
+            let inner = e.into_inner();
+            if inner.is::<http_body_util::LengthLimitError>() {
+                return too_large();
+            }
+            let mut r = plain(
+                StatusCode::BAD_REQUEST,
+                format!("the request body could not be read: {inner}\n"),
+            );
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return r;
+        }
+        Err(_) => {
+            let mut r = plain(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "request body not received within {} s\n",
+                    BODY_TIMEOUT.as_secs()
+                ),
+            );
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return r;
         }
     };
     let content_type = parts
