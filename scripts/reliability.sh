@@ -25,7 +25,7 @@ echo "==> hostile clients (${SSE_HOSTILE_REQUESTS:=10000} bad requests at ${SSE_
 # The release hub pinned to core 0, the clients to core 1 (TESTING.md), so
 # the latency figure measures the hub rather than CPU contention.
 cargo build --release -q -p sse-cli
-SSE_HUB_BIN="${CARGO_TARGET_DIR:-target}/release/sse" SSE_HUB_CPUS=0 \
+SSE_HUB_BIN="$(realpath "${CARGO_TARGET_DIR:-target}/release/sse")" SSE_HUB_CPUS=0 \
 SSE_HOSTILE_REQUESTS=$SSE_HOSTILE_REQUESTS SSE_HOSTILE_RATE=$SSE_HOSTILE_RATE SSE_HOSTILE_P99_ASSERT=1 \
 SSE_HOSTILE_QUIET=1000 \
   taskset -c 1 cargo test -q -p sse-cli --test hostile_clients -- --nocapture --test-threads=1 2>&1 | figures

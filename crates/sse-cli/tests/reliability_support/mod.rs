@@ -89,7 +89,15 @@ impl Drop for HubProcess {
 /// one) and `SSE_HUB_CPUS` pins the hub with `taskset -c` (a load generator
 /// on other cores then measures the hub, not the contention).
 pub fn start(dir: &Path, addr: &str, args: &[&str]) -> HubProcess {
-    let bin = std::env::var("SSE_HUB_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_sse").to_owned());
+    // Absolute: the hub runs in `dir`, and a relative program path would be
+    // looked up from there.
+    let bin = match std::env::var("SSE_HUB_BIN") {
+        Ok(b) => std::fs::canonicalize(&b)
+            .unwrap_or_else(|e| panic!("SSE_HUB_BIN={b}: {e}"))
+            .display()
+            .to_string(),
+        Err(_) => env!("CARGO_BIN_EXE_sse").to_owned(),
+    };
     let mut cmd = match std::env::var("SSE_HUB_CPUS") {
         Ok(cpus) => {
             let mut c = Command::new("taskset");
