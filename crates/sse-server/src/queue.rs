@@ -207,11 +207,14 @@ impl Shared {
             if st.phase != Phase::Open {
                 return Err(PushError { frame, full: false });
             }
-            if self.write_timeout_ms != 0 {
+            // On the light path the sweep watches the writer (it marks a
+            // write the socket refused), so a push there reads no clock:
+            // this runs once per delivery.
+            if self.write_timeout_ms != 0 && !self.is_detached() {
                 let now = now_ms();
                 if st.frames.is_empty() {
-                    // Keeps an earlier mark: the light-path writer sets one
-                    // while its socket is full.
+                    // Keeps an earlier mark (a push before the light path
+                    // took the stream over may have set one).
                     let _ = self.waiting_since_ms.compare_exchange(
                         0,
                         now,

@@ -161,6 +161,32 @@ where
         sweeper: Sweeper::new(),
     });
     tokio::spawn(sweep(Arc::downgrade(&ctx)));
+    accept_until(
+        listener,
+        signal,
+        &ctx.shutdown,
+        &ctx.tracker,
+        "connections",
+        |sock| spawn_connection(sock, ctx.clone(), BytesMut::new()),
+    )
+    .await;
+    Ok(())
+}
+
+/// The accept loop of [`serve`] and `serve_tls`: hands every accepted
+/// socket (with `TCP_NODELAY`: events are small and should leave at once)
+/// to `on_accept` until `signal` fires; then triggers `shutdown` and gives
+/// the connections in `tracker` [`SHUTDOWN_GRACE`] to finish.
+pub(crate) async fn accept_until<F>(
+    listener: TcpListener,
+    signal: F,
+    shutdown: &Shutdown,
+    tracker: &TaskTracker,
+    what: &str,
+    mut on_accept: impl FnMut(TcpStream),
+) where
+    F: Future<Output = ()>,
+{
     tokio::pin!(signal);
     loop {
         let accepted = tokio::select! {
@@ -169,9 +195,8 @@ where
         };
         match accepted {
             Ok((sock, _peer)) => {
-                // Events are small and should leave at once.
                 let _ = sock.set_nodelay(true);
-                spawn_connection(sock, ctx.clone(), BytesMut::new());
+                on_accept(sock);
             }
             Err(e) if is_connection_error(&e) => {}
             Err(e) => {
@@ -186,20 +211,19 @@ where
         }
     }
     drop(listener);
-    ctx.shutdown.trigger();
-    ctx.tracker.close();
+    shutdown.trigger();
+    tracker.close();
     // A client that stopped reading can keep a write (ours or hyper's)
     // blocked forever; do not let it hold the shutdown hostage.
-    if tokio::time::timeout(SHUTDOWN_GRACE, ctx.tracker.wait())
+    if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
         .await
         .is_err()
     {
         tracing::warn!(
-            open = ctx.tracker.len(),
-            "connections still open after the shutdown grace period; leaving them"
+            open = tracker.len(),
+            "{what} still open after the shutdown grace period; leaving them"
         );
     }
-    Ok(())
 }
 
 /// What every connection of one server shares: one pointer per connection.

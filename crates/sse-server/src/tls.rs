@@ -19,7 +19,7 @@ use tokio_rustls::rustls;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
-use crate::serve::{is_connection_error, serve_hyper, SHUTDOWN_GRACE};
+use crate::serve::{accept_until, serve_hyper};
 use crate::{Serve, Shutdown};
 
 /// Time a client gets to complete the TLS handshake.
@@ -97,55 +97,31 @@ where
 {
     let shutdown = Shutdown::new();
     let tracker = TaskTracker::new();
-    tokio::pin!(signal);
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = &mut signal => break,
-        };
-        match accepted {
-            Ok((sock, _peer)) => {
-                let _ = sock.set_nodelay(true);
-                let (acceptor, router, shutdown) =
-                    (acceptor.clone(), router.clone(), shutdown.clone());
-                tracker.spawn(async move {
-                    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(sock))
-                        .await
-                    {
-                        Ok(Ok(tls)) => tls,
-                        Ok(Err(e)) => {
-                            tracing::debug!(error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!("TLS handshake timed out");
-                            return;
-                        }
-                    };
-                    serve_hyper(tls, Bytes::new(), router, shutdown, None).await;
-                });
-            }
-            Err(e) if is_connection_error(&e) => {}
-            Err(e) => {
-                tracing::error!(error = %e, "accept failed");
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    _ = &mut signal => break,
-                }
-            }
-        }
-    }
-    drop(listener);
-    shutdown.trigger();
-    tracker.close();
-    if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            open = tracker.len(),
-            "TLS connections still open after the shutdown grace period; leaving them"
-        );
-    }
+    accept_until(
+        listener,
+        signal,
+        &shutdown,
+        &tracker,
+        "TLS connections",
+        |sock| {
+            let (acceptor, router, shutdown) = (acceptor.clone(), router.clone(), shutdown.clone());
+            tracker.spawn(async move {
+                let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await
+                {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!("TLS handshake timed out");
+                        return;
+                    }
+                };
+                serve_hyper(tls, Bytes::new(), router, shutdown, None).await;
+            });
+        },
+    )
+    .await;
     Ok(())
 }
