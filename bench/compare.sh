@@ -16,6 +16,7 @@
 #                                    the table, leaves BENCHMARKS.md alone
 #   options: --peers hub-memory,nchan   --scenarios idle,broadcast,latency,topics,churn,slow
 #            --results DIR (default target/compare/<time>)   --write | --no-write
+#   env SSE_SERVE_BIN=PATH: run that `sse` binary as the hub (A/B of a change)
 #
 # Run as root, servers and load get `nice -n -20`; it needs 2 cores, and
 # installs nginx and libnginx-mod-nchan with apt-get when they are missing.
@@ -131,6 +132,9 @@ log "building (release) into $TARGET_DIR"
 cargo build --release -q -p sse-cli
 cargo build --release -q -p sse-bench --example axum_broadcast
 SSE=$TARGET_DIR/release/sse
+# A/B of a change: SSE_SERVE_BIN=/path/to/an/older/sse runs that binary as
+# the hub peers (the load generator stays this build's `sse bench`).
+HUB_BIN=${SSE_SERVE_BIN:-$SSE}
 AXUM=$TARGET_DIR/release/examples/axum_broadcast
 
 if [ -z "$RESULTS" ]; then
@@ -224,7 +228,7 @@ start_server() {
       local store=memory://
       [ "$peer" = hub-sqlite ] && store="sqlite://$SERVER_DIR/hub.sqlite3"
       SSE_PUBLISHER_JWT_KEY=$SECRET SSE_SUBSCRIBER_JWT_KEY=$SECRET RUST_LOG=warn \
-        "${PRIO[@]}" taskset -c 0 "$SSE" serve --addr "127.0.0.1:$port" --store "$store" \
+        "${PRIO[@]}" taskset -c 0 "$HUB_BIN" serve --addr "127.0.0.1:$port" --store "$store" \
         --audience bench --allow-anonymous --max-connections 20000 >"$logf" 2>&1 &
       SERVER_PID=$!
       MEASURE_PIDS=$SERVER_PID

@@ -131,7 +131,9 @@ impl Broadcast {
         let mut delivered = 0;
         let mut disconnected = 0;
         st.subscribers
-            .retain(|s| match s.shared.push(frame.clone(), true) {
+            // Queued, not written here: this runs under the broadcast's
+            // lock, once per subscriber, and must stay a few pointer moves.
+            .retain(|s| match s.shared.push_queued(frame.clone(), true) {
                 Ok(()) => {
                     delivered += 1;
                     true

@@ -85,6 +85,7 @@
 mod axum;
 mod body;
 mod broadcast;
+mod chunked;
 mod error;
 mod json;
 mod queue;

@@ -33,7 +33,8 @@ use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
-use crate::queue::Shared;
+use crate::chunked::{chunk_size_line, RawSocket};
+use crate::queue::{Shared, Taken};
 use crate::request::StreamMarker;
 use crate::Shutdown;
 
@@ -277,6 +278,7 @@ impl Sweeper {
 
     fn sweep_once(&self) {
         let now = self.now_ms();
+        crate::queue::sweep_ran_at(now);
         self.lock().retain(|w| match w.upgrade() {
             Some(s) if !s.is_gone() => {
                 if s.is_stalled(now) {
@@ -367,10 +369,15 @@ async fn stream_task(
     close_after: bool,
     ctx: Arc<Ctx>,
 ) {
+    // Whatever way this task ends (even dropped unfinished, at runtime
+    // shutdown), pushes stop writing to the socket before it is closed or
+    // handed back to request reading: locals drop before the arguments.
+    let unpark = Unpark(&shared);
     let clean = matches!(
         write_stream(&mut sock, &shared, head, &mut pending, &ctx.sweeper).await,
         Ok(true)
     );
+    drop(unpark);
     if clean {
         shared.finished();
     } else {
@@ -379,6 +386,29 @@ async fn stream_task(
     drop(shared);
     if clean && !close_after && !ctx.shutdown.is_triggered() {
         spawn_connection(sock, ctx, pending);
+    }
+}
+
+/// Takes the socket back from the stream's queue when dropped (see
+/// `Shared::push`'s direct write).
+struct Unpark<'a>(&'a Shared);
+
+impl Drop for Unpark<'_> {
+    fn drop(&mut self) {
+        self.0.unpark();
+    }
+}
+
+/// The descriptor a push may write to while the writer is parked.
+fn raw_socket(sock: &TcpStream) -> Option<RawSocket> {
+    #[cfg(unix)]
+    {
+        Some(std::os::fd::AsRawFd::as_raw_fd(sock))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = sock;
+        None
     }
 }
 
@@ -640,7 +670,10 @@ fn encode_head(response: &Response) -> Vec<u8> {
     head
 }
 
-static NO_FRAMES: VecDeque<Bytes> = VecDeque::new();
+static NO_FRAMES: Taken = Taken {
+    frames: VecDeque::new(),
+    raw_first: false,
+};
 const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
 /// Writes one stream: the head, then its frames as chunks, one `writev`
@@ -661,8 +694,12 @@ async fn write_stream(
     sweeper: &Sweeper,
 ) -> io::Result<bool> {
     let mut head = Some(head);
+    let fd = raw_socket(sock);
     loop {
-        let Some(frames) = shared.take_all() else {
+        // Once the head is out, pushes may write straight to the socket
+        // while this task waits with nothing queued.
+        let park = if head.is_none() { fd } else { None };
+        let Some(taken) = shared.take_all(park) else {
             if shared.is_gone() {
                 // Disconnected (fell behind, or the client left): no clean end.
                 return Ok(false);
@@ -675,7 +712,8 @@ async fn write_stream(
                 }
             };
         };
-        if !frames.is_empty() || head.is_some() {
+        let frames = taken;
+        if !frames.frames.is_empty() || head.is_some() {
             if let Some(rest) = write_out(sock, shared, head.take(), &frames, b"")? {
                 // The socket is full: the write timeout runs from now.
                 shared.write_blocked(sweeper.now_ms());
@@ -683,7 +721,7 @@ async fn write_stream(
                     return Ok(false);
                 }
             }
-            shared.recycle(frames);
+            shared.recycle(frames.frames);
             shared.touch(sweeper.now_ms());
             continue;
         }
@@ -763,7 +801,7 @@ fn write_out<'a>(
     sock: &'a mut TcpStream,
     shared: &'a Shared,
     head: Option<Vec<u8>>,
-    frames: &'a VecDeque<Bytes>,
+    frames: &'a Taken,
     tail: &'static [u8],
 ) -> io::Result<Option<SlowWrite<'a>>> {
     let written = match try_write_now(sock, head.as_deref(), frames, tail) {
@@ -782,10 +820,10 @@ fn write_out<'a>(
 fn try_write_now(
     sock: &TcpStream,
     head: Option<&[u8]>,
-    frames: &VecDeque<Bytes>,
+    frames: &Taken,
     tail: &[u8],
 ) -> io::Result<Option<usize>> {
-    if frames.len() > STACK_FRAMES {
+    if frames.frames.len() > STACK_FRAMES {
         return Ok(Some(0));
     }
     let mut size_line = [0u8; 20];
@@ -798,7 +836,7 @@ fn try_write_now(
 /// Lays out the slices of one write; returns (slice count, total bytes).
 fn fill_slices<'a>(
     head: Option<&'a [u8]>,
-    frames: &'a VecDeque<Bytes>,
+    taken: &'a Taken,
     tail: &'a [u8],
     size_line: &'a mut [u8; 20],
     mut put: impl FnMut(usize, IoSlice<'a>),
@@ -813,7 +851,14 @@ fn fill_slices<'a>(
     if let Some(h) = head {
         push(h);
     }
-    let len: usize = frames.iter().map(Bytes::len).sum();
+    let mut frames = taken.frames.iter();
+    if taken.raw_first {
+        // The rest of a chunk a direct write began: it goes first, as is.
+        if let Some(raw) = frames.next() {
+            push(raw);
+        }
+    }
+    let len: usize = frames.clone().map(Bytes::len).sum();
     if len > 0 {
         push(chunk_size_line(len, size_line));
         for f in frames {
@@ -832,12 +877,12 @@ fn fill_slices<'a>(
 async fn write_rest(
     sock: &mut TcpStream,
     head: Option<&[u8]>,
-    frames: &VecDeque<Bytes>,
+    frames: &Taken,
     tail: &[u8],
     skip: usize,
 ) -> io::Result<()> {
     let mut size_line = [0u8; 20];
-    let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(frames.len() + 4);
+    let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(frames.frames.len() + 4);
     fill_slices(head, frames, tail, &mut size_line, |_, s| slices.push(s));
     let mut rest: &mut [IoSlice<'_>] = &mut slices;
     IoSlice::advance_slices(&mut rest, skip);
@@ -851,24 +896,6 @@ async fn write_rest(
         IoSlice::advance_slices(&mut rest, n);
     }
     Ok(())
-}
-
-/// `<hex len>\r\n`.
-fn chunk_size_line(len: usize, buf: &mut [u8; 20]) -> &[u8] {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut i = 18;
-    buf[18] = b'\r';
-    buf[19] = b'\n';
-    let mut v = len;
-    loop {
-        i -= 1;
-        buf[i] = HEX[v & 0xf];
-        v >>= 4;
-        if v == 0 {
-            break;
-        }
-    }
-    &buf[i..]
 }
 
 /// hyper serves the rest of the connection, reading `prefix` first. The
@@ -1008,12 +1035,76 @@ mod tests {
         assert!(size <= 448, "stream task future is {size} bytes");
     }
 
-    #[test]
-    fn chunk_sizes() {
-        let mut b = [0u8; 20];
-        assert_eq!(chunk_size_line(0, &mut b), b"0\r\n");
-        assert_eq!(chunk_size_line(255, &mut b), b"ff\r\n");
-        assert_eq!(chunk_size_line(4096, &mut b), b"1000\r\n");
-        assert_eq!(chunk_size_line(usize::MAX, &mut b), b"ffffffffffffffff\r\n");
+    /// A push that finds the writer parked writes to the socket itself; if
+    /// the socket takes only part of it, the rest goes out before the next
+    /// chunk, and the client reads exactly the frames pushed.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_direct_write_cut_short_is_finished_before_anything_else() {
+        use tokio::io::AsyncReadExt;
+        // Small buffers on both ends, and a first frame far larger than
+        // both: the socket can take only part of it.
+        let listening = tokio::net::TcpSocket::new_v4().unwrap();
+        listening.set_recv_buffer_size(4096).unwrap();
+        listening.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = listening.listen(1).unwrap();
+        let connecting = tokio::net::TcpSocket::new_v4().unwrap();
+        connecting.set_send_buffer_size(4096).unwrap();
+        let mut sender = connecting
+            .connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (mut receiver, _) = listener.accept().await.unwrap();
+
+        let shared = Shared::new(crate::QueueLimit::default(), None, None, None);
+        // The writer has written the head and parks.
+        assert!(shared
+            .take_all(raw_socket(&sender))
+            .unwrap()
+            .frames
+            .is_empty());
+        let big: Bytes = (0..1_000_000u32)
+            .map(|i| b'a' + (i % 26) as u8)
+            .collect::<Vec<_>>()
+            .into();
+        shared.push(big.clone(), true).unwrap();
+        let (queued, rest) = shared.queued();
+        assert_eq!(queued, 1, "the socket took all of a 1 MB frame");
+        assert!(rest > 0 && rest < big.len() + 20, "{rest} bytes left");
+        // Not written directly: it waits behind the rest.
+        shared
+            .push(Bytes::from_static(b"data: next\n\n"), true)
+            .unwrap();
+        assert_eq!(shared.queued().0, 2);
+
+        let reading = tokio::spawn(async move {
+            let mut got = Vec::new();
+            let mut buf = vec![0u8; 64 << 10];
+            while !got.ends_with(b"\r\n0\r\n\r\n") {
+                let n = receiver.read(&mut buf).await.unwrap();
+                assert!(n > 0, "ended early");
+                got.extend_from_slice(&buf[..n]);
+            }
+            got
+        });
+        // The writer wakes, takes both and writes them, then the last chunk.
+        let taken = shared.take_all(None).unwrap();
+        assert!(taken.raw_first);
+        let rest = write_out(&mut sender, &shared, None, &taken, LAST_CHUNK).unwrap();
+        if let Some(rest) = rest {
+            assert!(rest.await.unwrap());
+        }
+        let got = reading.await.unwrap();
+
+        let mut expected = Vec::new();
+        let mut size = [0u8; 20];
+        for frame in [&big[..], b"data: next\n\n"] {
+            expected.extend_from_slice(chunk_size_line(frame.len(), &mut size));
+            expected.extend_from_slice(frame);
+            expected.extend_from_slice(b"\r\n");
+        }
+        expected.extend_from_slice(LAST_CHUNK);
+        assert_eq!(got.len(), expected.len());
+        assert!(got == expected, "the bytes on the wire differ");
     }
 }

@@ -223,8 +223,27 @@ impl FrameSender {
     /// frame is not queued; disconnecting is usually right), or
     /// [`PushError::is_closed`] when the stream is over. The frame comes
     /// back in the error.
+    ///
+    /// When the stream is written by [`serve`](crate::serve)'s light path
+    /// and its writer is idle, the frame is written to the socket by this
+    /// call (one non-blocking `writev`; whatever the socket does not take
+    /// is queued), which saves waking the writer. A producer that feeds
+    /// many streams with a backlog should use
+    /// [`try_push_queued`](Self::try_push_queued) instead.
     pub fn try_push(&self, frame: Bytes) -> Result<(), PushError> {
         self.shared.push(frame, true)
+    }
+
+    /// Like [`try_push`](Self::try_push), but only queues the frame and
+    /// wakes the stream's writer, never writing from this call.
+    ///
+    /// For producers with more frames coming than the clients take one
+    /// write at a time (a fan-out that has fallen behind): each writer then
+    /// sends everything queued for it in one `writev`, so the cost per
+    /// frame falls as the load rises. The bound and errors are those of
+    /// `try_push`.
+    pub fn try_push_queued(&self, frame: Bytes) -> Result<(), PushError> {
+        self.shared.push_queued(frame, true)
     }
 
     /// Ends the stream now, dropping whatever is queued; the client sees

@@ -22,6 +22,7 @@ both!(
     light_path_takes_over_http11_streams_only,
     http2_streams_end_at_shutdown_too,
     write_timeout_ends_a_stream_whose_client_stopped_reading,
+    a_slow_reader_gets_every_byte_in_order,
 );
 
 async fn default_headers_on_http11(kind: Kind) {
@@ -261,6 +262,16 @@ async fn stalled_client(addr: std::net::SocketAddr) -> tokio::net::TcpStream {
     conn
 }
 
+/// A queue too big to fill in a test (so only a write timeout, if any,
+/// ends the stream).
+fn unbounded(b: sse_server::EventStreamBuilder) -> sse_server::EventStreamBuilder {
+    b.queue_limit(
+        sse_server::QueueLimit::default()
+            .with_max_frames(1 << 20)
+            .with_max_bytes(1 << 30),
+    )
+}
+
 /// Pushes 64 KiB frames until `bytes` were queued or the stream ended;
 /// returns whether it ended.
 async fn push_until_closed(target: &sse_server::EventTarget, bytes: usize) -> bool {
@@ -277,16 +288,8 @@ async fn push_until_closed(target: &sse_server::EventTarget, bytes: usize) -> bo
 }
 
 async fn write_timeout_ends_a_stream_whose_client_stopped_reading(kind: Kind) {
-    // A queue too big to fill here, so that only the write timeout can end
-    // the stream.
-    let (router, mut targets) = target_router(|b| {
-        b.queue_limit(
-            sse_server::QueueLimit::default()
-                .with_max_frames(1 << 20)
-                .with_max_bytes(1 << 30),
-        )
-        .write_timeout(Some(Duration::from_millis(300)))
-    });
+    let (router, mut targets) =
+        target_router(|b| unbounded(b).write_timeout(Some(Duration::from_millis(300))));
     let server = Server::start(kind, router).await;
     let _client = stalled_client(server.addr).await;
     let target = within("target", targets.recv()).await.unwrap();
@@ -297,14 +300,7 @@ async fn write_timeout_ends_a_stream_whose_client_stopped_reading(kind: Kind) {
     within("closed", target.closed()).await;
 
     // Control: the same client without a write timeout stays connected.
-    let (router, mut targets) = target_router(|b| {
-        b.queue_limit(
-            sse_server::QueueLimit::default()
-                .with_max_frames(1 << 20)
-                .with_max_bytes(1 << 30),
-        )
-        .write_timeout(None)
-    });
+    let (router, mut targets) = target_router(|b| unbounded(b).write_timeout(None));
     let server = Server::start(kind, router).await;
     let _client = stalled_client(server.addr).await;
     let target = within("target", targets.recv()).await.unwrap();
@@ -366,4 +362,83 @@ async fn refused_heads_are_answered_with_a_reason() {
     let h2 = common::get_h2(server.addr, "/events").await;
     assert_eq!(h2.status, 200);
     assert_eq!(h2.version, http::Version::HTTP_2);
+}
+
+/// Decodes an HTTP/1.1 chunked body (after the head) into its payload;
+/// `None` until the last chunk has arrived. Panics on malformed framing.
+fn dechunk(raw: &[u8]) -> Option<Vec<u8>> {
+    let start = raw.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let mut rest = &raw[start..];
+    let mut body = Vec::new();
+    loop {
+        let eol = rest.windows(2).position(|w| w == b"\r\n")?;
+        let size = usize::from_str_radix(std::str::from_utf8(&rest[..eol]).unwrap(), 16)
+            .expect("a hex chunk size");
+        rest = &rest[eol + 2..];
+        if rest.len() < size + 2 {
+            return None;
+        }
+        assert_eq!(&rest[size..size + 2], b"\r\n", "chunk not followed by CRLF");
+        if size == 0 {
+            return Some(body);
+        }
+        body.extend_from_slice(&rest[..size]);
+        rest = &rest[size + 2..];
+    }
+}
+
+/// Large frames pushed one by one to a client that reads in small steps
+/// arrive complete and in order. On the light path most of them are
+/// written by the push itself (the writer is parked between them); the
+/// unit test `a_direct_write_cut_short_is_finished_before_anything_else`
+/// covers a socket that takes only part of one.
+async fn a_slow_reader_gets_every_byte_in_order(kind: Kind) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (router, mut targets) = target_router(|b| unbounded(b).write_timeout(None));
+    let server = Server::start(kind, router).await;
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(16 << 10).unwrap();
+    let mut conn = within("connect", sock.connect(server.addr)).await.unwrap();
+    conn.write_all(b"GET /events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
+        .await
+        .unwrap();
+    let target = within("target", targets.recv()).await.unwrap();
+    // Frames of up to 32 KiB pushed a little faster than the client reads:
+    // the socket's send buffer (which grows to a few MiB) fills, and the
+    // writer alternates between waiting for room and parking.
+    let mut expected = Vec::new();
+    let pushing = {
+        let mut frames = Vec::new();
+        for i in 0..400usize {
+            let len = (i * 7919) % 32_768 + 1;
+            let payload: String = (0..len)
+                .map(|j| char::from(b'a' + ((i + j) % 26) as u8))
+                .collect();
+            expected.extend_from_slice(format!("data: {payload}\n\n").as_bytes());
+            frames.push(payload);
+        }
+        tokio::spawn(async move {
+            for payload in &frames {
+                target.dispatch_message(payload.as_str()).unwrap();
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            target.close().await;
+        })
+    };
+    let mut raw = Vec::new();
+    let mut buf = vec![0u8; 24 << 10];
+    within("the whole stream", async {
+        // Payloads are letters, so only the last chunk ends like this.
+        while !raw.ends_with(b"\r\n0\r\n\r\n") {
+            let n = conn.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the stream ended before its last chunk");
+            raw.extend_from_slice(&buf[..n]);
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
+    within("pusher", pushing).await.unwrap();
+    let body = dechunk(&raw).expect("a complete chunked body");
+    assert_eq!(body.len(), expected.len());
+    assert!(body == expected, "the body differs from the frames pushed");
 }

@@ -413,7 +413,9 @@ async fn replay(
                 Ok(Err(_)) => return Err(Stop::Gone),
                 Err(_) => return Err(Stop::Behind),
             }
-            match target.frame_sender().try_push(frame) {
+            // Queued: history comes in runs, and the stream's writer sends
+            // a run in one `writev` instead of one write per entry.
+            match target.frame_sender().try_push_queued(frame) {
                 Ok(()) => inc(&state.metrics.deliveries),
                 Err(e) if e.is_queue_full() => return Err(Stop::Behind),
                 Err(_) => return Err(Stop::Gone),

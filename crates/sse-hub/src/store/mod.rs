@@ -399,6 +399,12 @@ impl LiveFeed {
         LiveFeed::new(rx)
     }
 
+    /// Whether more entries are already waiting to be received: the
+    /// consumer is behind the publishers.
+    pub fn is_behind(&self) -> bool {
+        !self.rx.is_empty()
+    }
+
     /// The next committed entry.
     ///
     /// # Errors
