@@ -134,18 +134,19 @@ struct State {
     /// takes it back (under this lock) before it writes anything itself
     /// and before the socket can be closed or reused.
     parked: RawSocket,
-    /// The first queued frame is the rest of a direct write that the
-    /// socket took only part of: raw bytes, already chunk-framed.
-    raw_first: bool,
+    /// How many of the first queued frames are the rest of a direct write
+    /// that the socket took only part of: raw bytes, already chunk-framed.
+    raw: u8,
 }
 
 /// What the light path's writer takes from the queue
 /// ([`Shared::take_all`]).
 pub(crate) struct Taken {
     pub(crate) frames: VecDeque<Bytes>,
-    /// `frames[0]` is already chunk-framed (the rest of a direct write):
-    /// write it as is, before the chunk of the others.
-    pub(crate) raw_first: bool,
+    /// The first `raw` frames are already chunk-framed (the rest of a
+    /// direct write): write them as they are, before the chunk of the
+    /// others.
+    pub(crate) raw: u8,
 }
 
 /// What the writer finds when it looks at the queue.
@@ -209,7 +210,7 @@ impl Shared {
                 bytes,
                 phase: Phase::Open,
                 parked: -1,
-                raw_first: false,
+                raw: 0,
             }),
             writer: AtomicWaker::new(),
             events: Notify::new(),
@@ -284,9 +285,12 @@ impl Shared {
                         return Ok(());
                     }
                     Direct::Partial(rest) => {
-                        st.raw_first = true;
-                        st.bytes += rest.len();
-                        st.frames.push_back(rest);
+                        // At most three pieces (size line, frame, CRLF).
+                        st.raw = u8::try_from(rest.len()).unwrap_or(u8::MAX);
+                        for piece in rest {
+                            st.bytes += piece.len();
+                            st.frames.push_back(piece);
+                        }
                         st.parked = -1;
                         drop(st);
                         self.write_blocked(now_ms());
@@ -458,7 +462,7 @@ impl Shared {
                     st.parked = park.unwrap_or(-1);
                     return Some(Taken {
                         frames: VecDeque::new(),
-                        raw_first: false,
+                        raw: 0,
                     });
                 }
                 return None;
@@ -471,7 +475,7 @@ impl Shared {
             // until its first frame.
             Taken {
                 frames: std::mem::take(&mut st.frames),
-                raw_first: std::mem::take(&mut st.raw_first),
+                raw: std::mem::take(&mut st.raw),
             }
         };
         self.events.notify_waiters();
@@ -546,7 +550,7 @@ impl Shared {
             st.phase = Phase::Done;
             st.frames = VecDeque::new();
             st.bytes = 0;
-            st.raw_first = false;
+            st.raw = 0;
             st.parked = -1;
         }
         self.gone.store(true, Ordering::Release);
