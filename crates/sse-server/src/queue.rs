@@ -538,7 +538,9 @@ impl Shared {
     pub(crate) fn shut_down(&self, retry: Duration) {
         let mut buf = BytesMut::new();
         sse_wire::encode_retry(retry, &mut buf);
-        let _ = self.push(buf.freeze(), false);
+        // Queued: shutdown goes over every stream in one loop, which must
+        // not make a socket write per stream.
+        let _ = self.push_queued(buf.freeze(), false);
         self.close();
     }
 
@@ -599,7 +601,9 @@ impl Shared {
             if !self.lock().frames.is_empty() {
                 return;
             }
-            let _ = self.push(Bytes::from_static(sse_wire::KEEP_ALIVE), false);
+            // Queued: the sweep goes over every stream under its list's
+            // lock, which must not make a socket write per stream.
+            let _ = self.push_queued(Bytes::from_static(sse_wire::KEEP_ALIVE), false);
         }
     }
 

@@ -685,6 +685,22 @@ const DELIVER_BATCH: usize = 256;
 /// the cost that put the fan-out behind in the first place.
 const BACKLOG_PUSHES_PER_YIELD: usize = 32 * 1024;
 
+/// Queued pushes since the writers last had a turn (see
+/// [`BACKLOG_PUSHES_PER_YIELD`]).
+#[derive(Default)]
+struct Backlog(usize);
+
+impl Backlog {
+    /// Counts `pushed` queued pushes; yields once they reach the budget.
+    async fn pushed(&mut self, pushed: usize) {
+        self.0 += pushed;
+        if self.0 >= BACKLOG_PUSHES_PER_YIELD {
+            self.0 = 0;
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
 /// How the fan-out hands a frame to a subscriber's stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Delivery {
@@ -745,8 +761,7 @@ impl Fanout {
         // The subscribers one update goes to; kept between updates so a
         // steady fan-out allocates nothing (8 bytes per subscriber at most).
         let mut targets = Vec::new();
-        // Queued pushes since the writers last had a chance to run.
-        let mut queued = 0;
+        let mut backlog = Backlog::default();
         loop {
             let next = tokio::select! {
                 biased;
@@ -763,14 +778,9 @@ impl Fanout {
                             Delivery::Direct
                         };
                         let pushed = self.dispatch(&entry, dispatch, &mut targets, how).await;
-                        if how == Delivery::Queued {
-                            queued += pushed;
-                            if queued >= BACKLOG_PUSHES_PER_YIELD {
-                                queued = 0;
-                                tokio::task::yield_now().await;
-                            }
-                        } else {
-                            queued = 0;
+                        match how {
+                            Delivery::Queued => backlog.pushed(pushed).await,
+                            Delivery::Direct => backlog = Backlog::default(),
                         }
                     }
                 }
@@ -878,7 +888,7 @@ impl Fanout {
         };
         // Catching up is a backlog by definition: queued pushes, with the
         // writers let run every so often.
-        let mut queued = 0;
+        let mut backlog = Backlog::default();
         loop {
             let replay = match self.store.replay(Cursor::After(last), self.page).await {
                 Ok(r) => r,
@@ -894,13 +904,10 @@ impl Fanout {
                 if handoff.admit(entry.position) {
                     *dispatch += 1;
                     // Catching up: a backlog by definition.
-                    queued += self
+                    let pushed = self
                         .dispatch(entry, *dispatch, targets, Delivery::Queued)
                         .await;
-                    if queued >= BACKLOG_PUSHES_PER_YIELD {
-                        queued = 0;
-                        tokio::task::yield_now().await;
-                    }
+                    backlog.pushed(pushed).await;
                 }
             }
             match (replay.more, replay.entries.last()) {
