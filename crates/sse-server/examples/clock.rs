@@ -1,25 +1,30 @@
 //! The Node.js tutorial's clock service, in Rust.
 //!
 //! ```text
-//! cargo run -p sse-server --example clock    # then: curl -N localhost:8000/events
+//! ALLOWED_ORIGINS=http://localhost:3000 cargo run -p sse-server --example clock
+//! curl -N localhost:8000/events
 //! ```
 //!
-//! `GET /events` allows cross-origin `EventSource`s with credentials
-//! (`Access-Control-Allow-Origin` echoing the page's origin,
-//! `Access-Control-Allow-Credentials: true`), sends an unnamed message with
-//! an id, then a `currentTime` event with an id every second, and stops its
-//! clock as soon as the client leaves.
+//! `GET /events` sends an unnamed message with an id, then a `currentTime`
+//! event with an id every second, and stops its clock as soon as the client
+//! leaves. Pages on the origins in `ALLOWED_ORIGINS` (comma-separated;
+//! default `http://localhost:3000`) may open it cross-origin with
+//! credentials (`new EventSource(url, { withCredentials: true })`): CORS
+//! answers from that allowlist with tower-http's `CorsLayer`. Never reflect
+//! any `Origin` back with `Access-Control-Allow-Credentials: true`: that
+//! lets every site on the web read the stream with the user's cookies.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use sse_server::{Event, EventStreamRequest};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// Clocks currently ticking, and a wake-up whenever one stops.
 #[derive(Default)]
@@ -28,32 +33,34 @@ pub struct Clocks {
     pub stopped: tokio::sync::Notify,
 }
 
-pub fn app(every: Duration, clocks: Arc<Clocks>) -> Router {
+/// The clock service; pages on the `allowed` origins may read it with
+/// credentials. An origin that does not parse as a header value is left out.
+pub fn app(every: Duration, clocks: Arc<Clocks>, allowed: &[&str]) -> Router {
+    let origins: Vec<HeaderValue> = allowed
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o.trim()).ok())
+        .collect();
+    // Credentials need the exact origin (browsers refuse `*` with them), so
+    // the layer answers with the request's origin only when it is listed,
+    // and with no CORS headers at all otherwise: the browser then refuses.
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_credentials(true)
+        .allow_methods([Method::GET]);
     Router::new()
         .route("/events", get(events))
         .with_state((every, clocks))
+        .layer(cors)
 }
 
 async fn events(
     State((every, clocks)): State<(Duration, Arc<Clocks>)>,
-    headers: HeaderMap,
     request: EventStreamRequest,
 ) -> Response {
-    // With credentials, browsers refuse `*`: echo the page's origin.
-    let origin = headers
-        .get("origin")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("*")
-        .to_owned();
-    let built = request
-        .into_builder()
-        .header("access-control-allow-origin", origin)
-        .header("access-control-allow-credentials", "true")
-        .build();
-    let (target, response) = match built {
-        Ok(pair) => pair,
-        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
-    };
+    if !request.accepts_event_stream() {
+        return (StatusCode::NOT_ACCEPTABLE, "accept: text/event-stream").into_response();
+    }
+    let (target, response) = request.send_events();
     let hello = Event::new().id("0").map(|e| e.data("connected"));
     if let Ok(ev) = hello {
         let _ = target.dispatch_event(ev);
@@ -92,7 +99,10 @@ async fn main() -> std::io::Result<()> {
     let port = std::env::var("PORT").unwrap_or_else(|_| "8000".into());
     let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
     println!("listening on http://{}/events", listener.local_addr()?);
-    let app = app(Duration::from_secs(1), Arc::default());
+    let allowed =
+        std::env::var("ALLOWED_ORIGINS").unwrap_or_else(|_| "http://localhost:3000".into());
+    let allowed: Vec<&str> = allowed.split(',').collect();
+    let app = app(Duration::from_secs(1), Arc::default(), &allowed);
     sse_server::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

@@ -55,11 +55,27 @@
 //!   noticed at the latest at the next one.
 //! - [`Broadcast`]: a channel with a history ring and `Last-Event-ID`
 //!   replay; events are encoded once and shared.
+//! - [`EventStreamRequest::stream`] / [`EventStreamBuilder::stream`]: a
+//!   response fed by any `Stream<Item = Result<Event, E>>`, axum's idiom.
 //! - [`FrameSender`]: push pre-encoded frames into a stream without
 //!   waiting (for fan-out code such as a hub).
 //! - [`Shutdown`]: end every open stream with a final `retry:`.
 //! - [`serve`] (feature `axum`): a drop-in for `axum::serve` whose event
 //!   streams cost under 1 KB of user-space memory each.
+//!
+//! # Migrating from `axum::response::Sse`
+//! | axum | sse-server |
+//! |---|---|
+//! | `Sse::new(stream)` | `request.stream(stream)` (an [`EventStreamRequest`] extractor in the handler) |
+//! | `.keep_alive(KeepAlive::new().interval(d))` | `request.into_builder().keep_alive(Some(d)).stream(stream)` (on by default, 15 s) |
+//! | `Event::default().event("x").data(d)` (panics on a newline in `event`) | `Event::new().event("x")?.data(d)` (a typed error instead) |
+//! | `axum::serve(listener, app)` | [`serve`]`(listener, app)`: the same router, light streams |
+//! | `ConnectInfo<SocketAddr>` via `into_make_service_with_connect_info` | always present under [`serve`] |
+//!
+//! The stream is polled only while the client's queue has room, and
+//! dropped when the client leaves; see [`EventStreamRequest::stream`] for a
+//! running example. Push-style code (a broadcast, a fan-out) is better
+//! served by [`EventStreamRequest::send_events`] and the [`EventTarget`].
 //!
 //! # Memory bounds
 //! Every stream's queue is bounded by a [`QueueLimit`] (default 256 frames
@@ -78,7 +94,7 @@
 //! - `tls`: `serve_tls` and `load_pem_config`, HTTPS with HTTP/2 and
 //!   HTTP/1.1 by ALPN (rustls).
 
-#![deny(missing_docs, unsafe_code)]
+#![deny(missing_docs)]
 #![warn(rust_2018_idioms)]
 
 #[cfg(feature = "axum")]
@@ -93,6 +109,7 @@ mod request;
 #[cfg(feature = "axum")]
 mod serve;
 mod shutdown;
+mod stream;
 mod target;
 #[cfg(feature = "tls")]
 mod tls;

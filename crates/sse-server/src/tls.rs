@@ -6,24 +6,17 @@
 //! one origin over a single connection instead of hitting HTTP/1.1's six
 //! connections per origin.
 
-use std::future::Future;
-use std::io;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
-use bytes::Bytes;
 use tokio::net::TcpListener;
 use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
-use tokio_util::task::TaskTracker;
 
-use crate::serve::{accept_until, serve_hyper};
-use crate::{Serve, Shutdown};
-
-/// Time a client gets to complete the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::Serve;
 
 /// A certificate or key that could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +39,7 @@ pub fn load_pem_config(
     };
     let cert_pem = read(cert)?;
     let key_pem = read(key)?;
-    let chain = rustls_pemfile::certs(&mut cert_pem.as_slice())
+    let chain = CertificateDer::pem_slice_iter(&cert_pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| TlsConfigError(format!("invalid certificate in {}: {e}", cert.display())))?;
     if chain.is_empty() {
@@ -55,9 +48,12 @@ pub fn load_pem_config(
             cert.display()
         )));
     }
-    let key_der = rustls_pemfile::private_key(&mut key_pem.as_slice())
-        .map_err(|e| TlsConfigError(format!("invalid private key in {}: {e}", key.display())))?
-        .ok_or_else(|| TlsConfigError(format!("no private key in {}", key.display())))?;
+    let key_der = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| match e {
+        rustls::pki_types::pem::Error::NoItemsFound => {
+            TlsConfigError(format!("no private key in {}", key.display()))
+        }
+        e => TlsConfigError(format!("invalid private key in {}: {e}", key.display())),
+    })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -72,7 +68,8 @@ pub fn load_pem_config(
 /// Serves `router` over TLS on `listener`, HTTP/2 or HTTP/1.1 as ALPN
 /// decides; otherwise like [`serve`](crate::serve) (the same [`Serve`] to
 /// await, with the same graceful shutdown): every request carries a
-/// [`Shutdown`], and open event streams end with a final `retry:`.
+/// [`Shutdown`](crate::Shutdown) and the peer's `ConnectInfo<SocketAddr>`,
+/// and open event streams end with a final `retry:`.
 pub fn serve_tls(
     listener: TcpListener,
     router: Router,
@@ -84,44 +81,4 @@ pub fn serve_tls(
         signal: std::future::pending(),
         tls: Some(TlsAcceptor::from(config)),
     }
-}
-
-pub(crate) async fn run<F>(
-    listener: TcpListener,
-    router: Router,
-    acceptor: TlsAcceptor,
-    signal: F,
-) -> io::Result<()>
-where
-    F: Future<Output = ()> + Send + 'static,
-{
-    let shutdown = Shutdown::new();
-    let tracker = TaskTracker::new();
-    accept_until(
-        listener,
-        signal,
-        &shutdown,
-        &tracker,
-        "TLS connections",
-        |sock| {
-            let (acceptor, router, shutdown) = (acceptor.clone(), router.clone(), shutdown.clone());
-            tracker.spawn(async move {
-                let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await
-                {
-                    Ok(Ok(tls)) => tls,
-                    Ok(Err(e)) => {
-                        tracing::debug!(error = %e, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::debug!("TLS handshake timed out");
-                        return;
-                    }
-                };
-                serve_hyper(tls, Bytes::new(), router, shutdown, None).await;
-            });
-        },
-    )
-    .await;
-    Ok(())
 }

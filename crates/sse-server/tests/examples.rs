@@ -105,7 +105,19 @@ async fn oak_refuses_clients_that_do_not_accept_event_streams(kind: Kind) {
 
 async fn clock_cors_hello_then_current_time_until_the_client_leaves(kind: Kind) {
     let clocks = Arc::new(clock::Clocks::default());
-    let server = Server::start(kind, clock::app(Duration::from_millis(20), clocks.clone())).await;
+    let app = clock::app(
+        Duration::from_millis(20),
+        clocks.clone(),
+        &["http://page.test"],
+    );
+    let server = Server::start(kind, app).await;
+    // Another origin: the stream, but no allowed origin (a browser refuses
+    // it; tower-http sends `allow-credentials` either way, harmless alone).
+    let mut other = get(server.addr, "/events", &[("origin", "http://evil.test")]).await;
+    assert_eq!(other.status, 200);
+    assert_eq!(other.header("access-control-allow-origin"), None);
+    other.read_until(b"\n\n").await;
+    drop(other);
     let mut s = get(server.addr, "/events", &[("origin", "http://page.test")]).await;
     assert_eq!(
         s.header("access-control-allow-origin"),
@@ -122,7 +134,12 @@ async fn clock_cors_hello_then_current_time_until_the_client_leaves(kind: Kind) 
         assert_eq!(id, &i.to_string());
         assert!(data.ends_with(" GMT"), "{data}");
     }
-    assert_eq!(clocks.running.load(Ordering::SeqCst), 1);
+    within("the other clock stops", async {
+        while clocks.running.load(Ordering::SeqCst) != 1 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
     let stopped = clocks.stopped.notified();
     tokio::pin!(stopped);
     stopped.as_mut().enable();
@@ -149,7 +166,7 @@ async fn digits_page_and_stream(kind: Kind) {
 
 /// Runs `node tests/browser/<script> <url>`; `None` when node, chromium or
 /// playwright-core is missing (a failure under `SSE_TEST_STRICT=1`).
-async fn run_browser_script(script: &str, url: &str) -> Option<serde_json::Value> {
+async fn run_browser_script(script: &str, urls: &[&str]) -> Option<serde_json::Value> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/browser");
     let missing = if !std::path::Path::new("/usr/bin/chromium").exists()
         && std::env::var_os("CHROMIUM").is_none()
@@ -176,7 +193,7 @@ async fn run_browser_script(script: &str, url: &str) -> Option<serde_json::Value
     }
     let out = tokio::process::Command::new("node")
         .arg(format!("{dir}/{script}"))
-        .arg(url)
+        .args(urls)
         .kill_on_drop(true)
         .output();
     let out = tokio::time::timeout(Duration::from_secs(60), out)
@@ -198,7 +215,7 @@ async fn digits_in_chromium(kind: Kind) {
         retry: Some(Duration::from_millis(200)),
     };
     let server = Server::start(kind, digits::app(config)).await;
-    let Some(result) = run_browser_script("digits.mjs", &server.url("/")).await else {
+    let Some(result) = run_browser_script("digits.mjs", &[&server.url("/")]).await else {
         return;
     };
     assert_eq!(result["error"], serde_json::Value::Null, "{result}");
@@ -228,4 +245,83 @@ async fn digits_in_chromium_light_serve() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn digits_in_chromium_axum_serve() {
     digits_in_chromium(Kind::Axum).await
+}
+
+/// A page that opens the clock at `clock` cross-origin with credentials
+/// and records what it sees (read by tests/browser/clock_cors.mjs).
+fn clock_page(clock: String) -> axum::Router {
+    let html = format!(
+        "<!doctype html><meta charset=utf-8><title>clock</title><script>\n\
+         window.messages = [];\n\
+         window.source = new EventSource({clock:?}, {{ withCredentials: true }});\n\
+         window.source.onmessage = (e) => window.messages.push('message:' + e.data);\n\
+         window.source.addEventListener('currentTime', (e) => window.messages.push('currentTime:' + e.lastEventId));\n\
+         </script>"
+    );
+    axum::Router::new().route(
+        "/",
+        axum::routing::get(move || async move { axum::response::Html(html) }),
+    )
+}
+
+/// The clock in Chromium: a page on an allowed origin reads it with
+/// credentials; a page on another origin is refused by the browser.
+async fn clock_cross_origin_in_chromium(kind: Kind) {
+    // Two page servers: two origins (ports differ).
+    let allowed_page = TcpListenerServer::start().await;
+    let denied_page = TcpListenerServer::start().await;
+    let allowed_origin = format!("http://{}", allowed_page.addr);
+    let clocks = Arc::new(clock::Clocks::default());
+    let app = clock::app(Duration::from_millis(50), clocks, &[&allowed_origin]);
+    let server = Server::start(kind, app).await;
+    let clock_url = server.url("/events");
+    allowed_page.serve(clock_page(clock_url.clone()));
+    denied_page.serve(clock_page(clock_url));
+    let urls = [
+        format!("http://{}/", allowed_page.addr),
+        format!("http://{}/", denied_page.addr),
+    ];
+    let Some(result) = run_browser_script("clock_cors.mjs", &[&urls[0], &urls[1]]).await else {
+        return;
+    };
+    assert!(result.get("error").is_none(), "{result}");
+    let allowed = &result["allowed"];
+    assert_eq!(allowed["credentials"], true, "{result}");
+    assert_eq!(allowed["messages"][0], "message:connected", "{result}");
+    assert_eq!(allowed["messages"][1], "currentTime:1", "{result}");
+    let denied = &result["denied"];
+    assert_eq!(denied["readyState"], 2, "refused for good: {result}");
+    assert_eq!(denied["messages"], serde_json::json!([]), "{result}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clock_cross_origin_in_chromium_light_serve() {
+    clock_cross_origin_in_chromium(Kind::Light).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clock_cross_origin_in_chromium_axum_serve() {
+    clock_cross_origin_in_chromium(Kind::Axum).await
+}
+
+/// A listener bound first (so its address, and so its origin, is known
+/// before the page that names the clock is built), served later.
+struct TcpListenerServer {
+    addr: std::net::SocketAddr,
+    listener: std::sync::Mutex<Option<tokio::net::TcpListener>>,
+}
+
+impl TcpListenerServer {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        TcpListenerServer {
+            addr: listener.local_addr().unwrap(),
+            listener: std::sync::Mutex::new(Some(listener)),
+        }
+    }
+
+    fn serve(&self, app: axum::Router) {
+        let listener = self.listener.lock().unwrap().take().expect("served once");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+    }
 }

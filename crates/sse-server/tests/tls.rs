@@ -54,7 +54,15 @@ async fn start(pki: &Pki) -> std::net::SocketAddr {
         sse_server::load_pem_config(&pki.dir.join("cert.pem"), &pki.dir.join("key.pem")).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = Router::new().route("/events", get(events));
+    let app =
+        Router::new().route("/events", get(events)).route(
+            "/peer",
+            get(
+                |axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<
+                    std::net::SocketAddr,
+                >| async move { peer.to_string() },
+            ),
+        );
     tokio::spawn(sse_server::serve_tls(listener, app, config).into_future());
     addr
 }
@@ -139,6 +147,47 @@ async fn http1_is_served_when_the_client_offers_only_http1() {
         .unwrap()
         .to_bytes();
     assert_eq!(&body[..], b"id: 1\ndata: over tls\n\n");
+}
+
+#[tokio::test]
+async fn handlers_see_the_peer_address_over_tls() {
+    let pki = pki();
+    let addr = start(&pki).await;
+    for alpn in [&b"h2"[..], b"http/1.1"] {
+        let tls = tls_connect(&pki, addr, &[alpn]).await;
+        let local = tls.get_ref().0.local_addr().unwrap();
+        let req = http::Request::get("https://localhost/peer")
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        let response = if alpn == b"h2" {
+            let (mut send, conn) =
+                hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+                    .await
+                    .unwrap();
+            tokio::spawn(conn);
+            tokio::time::timeout(WAIT, send.send_request(req)).await
+        } else {
+            let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            tokio::time::timeout(WAIT, send.send_request(req)).await
+        }
+        .unwrap()
+        .unwrap();
+        assert_eq!(response.status(), 200);
+        let body = tokio::time::timeout(WAIT, response.into_body().collect())
+            .await
+            .unwrap()
+            .unwrap()
+            .to_bytes();
+        assert_eq!(
+            body,
+            local.to_string(),
+            "over {}",
+            String::from_utf8_lossy(alpn)
+        );
+    }
 }
 
 #[test]

@@ -36,7 +36,8 @@
 //! # Features
 //! - `serde`: [`Event::json_data`] and `Serialize` for [`Text`].
 
-#![deny(missing_docs, unsafe_op_in_unsafe_fn)]
+// One `unsafe` block in the crate, `Text::as_str`, allowed where it stands.
+#![deny(missing_docs, unsafe_code, unsafe_op_in_unsafe_fn)]
 #![warn(rust_2018_idioms)]
 
 mod decode;

@@ -148,9 +148,21 @@ impl Text {
             Repr::Inline { len, buf } => &buf[..usize::from(*len)],
             Repr::Shared(b) => b,
         };
+        // The invariant the `unsafe` below rests on, checked in debug builds
+        // (the tests and fuzz targets run with it).
+        debug_assert!(
+            std::str::from_utf8(bytes).is_ok(),
+            "Text holds invalid UTF-8"
+        );
+        // The crate's only `unsafe` (`#![deny(unsafe_code)]` elsewhere):
+        // validating again on every read would cost the decoder a pass over
+        // each value it hands out.
         // SAFETY: every constructor checks (or builds from a `str`) that the
         // bytes are valid UTF-8, and neither representation is mutable.
-        unsafe { std::str::from_utf8_unchecked(bytes) }
+        #[allow(unsafe_code)]
+        unsafe {
+            std::str::from_utf8_unchecked(bytes)
+        }
     }
 
     /// The bytes as `Bytes`: without a copy when shared, copied when inline.

@@ -53,7 +53,9 @@ impl Server {
                 let shutdown = Shutdown::new();
                 let router = router.layer(axum::Extension(shutdown.clone()));
                 tokio::spawn(async move {
-                    axum::serve(listener, router)
+                    // As axum's docs show it, so `ConnectInfo` works on both.
+                    let app = router.into_make_service_with_connect_info::<SocketAddr>();
+                    axum::serve(listener, app)
                         .with_graceful_shutdown(async move {
                             let _ = rx.await;
                             shutdown.trigger();

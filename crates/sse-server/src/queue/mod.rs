@@ -6,16 +6,16 @@
 //! [`FrameSender`]: crate::FrameSender
 //! [`Broadcast`]: crate::Broadcast
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::task::AtomicWaker;
+use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
-use crate::chunked::{Direct, RawSocket};
+use crate::chunked::{Frames, Written};
 use crate::error::{Error, Kind, PushError};
 
 /// The bound on one stream's queue of frames waiting to be written.
@@ -38,7 +38,9 @@ use crate::error::{Error, Kind, PushError};
 /// Frames written on the stream's own behalf (the first `retry:`, the final
 /// `retry:` at shutdown, keep-alive comments, a broadcast's replay of
 /// history) bypass the bound; each of those is bounded by itself (a replay
-/// by the broadcast's history capacity).
+/// by the broadcast's history capacity). So do, on the light path, the
+/// response head until it is written and the rest of one write the socket
+/// cut short (at most 62 frames that were admitted under the bound).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QueueLimit {
     max_frames: usize,
@@ -119,34 +121,28 @@ enum Phase {
     /// `close()` or shutdown: no new frames; the writer drains the queue
     /// and then ends the response.
     Closing,
+    /// Light path: the queue is drained and the last chunk is queued
+    /// behind it; the response is over once that is written.
+    LastChunk,
     /// Nothing more is written: the stream ended, the peer left, or the
     /// stream was disconnected for falling behind (its queue was dropped).
     Done,
 }
 
 struct State {
-    frames: VecDeque<Bytes>,
-    bytes: usize,
+    frames: Frames,
     phase: Phase,
-    /// Light path: the stream's socket while its writer is parked with
-    /// nothing queued, so that a push can write the frame itself (see
-    /// [`Shared::push`]); -1 otherwise. Only the writer sets it, and it
-    /// takes it back (under this lock) before it writes anything itself
-    /// and before the socket can be closed or reused.
-    parked: RawSocket,
-    /// How many of the first queued frames are the rest of a direct write
-    /// that the socket took only part of: raw bytes, already chunk-framed.
-    raw: u8,
-}
-
-/// What the light path's writer takes from the queue
-/// ([`Shared::take_all`]).
-pub(crate) struct Taken {
-    pub(crate) frames: VecDeque<Bytes>,
-    /// The first `raw` frames are already chunk-framed (the rest of a
-    /// direct write): write them as they are, before the chunk of the
-    /// others.
-    pub(crate) raw: u8,
+    /// Light path: the stream's socket, from the moment the light path
+    /// takes the stream over ([`Shared::attach`]) until its writer takes it
+    /// back to close or reuse it ([`Shared::detach_socket`]).
+    ///
+    /// This is the whole of the light path's safety argument: the socket
+    /// has one owner, this state, and every write to it happens under this
+    /// lock, by the stream's writer ([`Shared::poll_light`]) or by a push
+    /// that finds nothing queued ([`Shared::push`]). So frames go out in
+    /// queue order, and once the writer has taken the socket out nothing
+    /// else can reach it.
+    socket: Option<TcpStream>,
 }
 
 /// What the writer finds when it looks at the queue.
@@ -198,19 +194,11 @@ impl Shared {
         write_timeout: Option<Duration>,
         first: Option<Bytes>,
     ) -> Self {
-        let mut frames = VecDeque::new();
-        let mut bytes = 0;
-        if let Some(f) = first {
-            bytes = f.len();
-            frames.push_back(f);
-        }
         Shared {
             state: Mutex::new(State {
-                frames,
-                bytes,
+                frames: Frames::new(first),
                 phase: Phase::Open,
-                parked: -1,
-                raw: 0,
+                socket: None,
             }),
             writer: AtomicWaker::new(),
             events: Notify::new(),
@@ -243,22 +231,22 @@ impl Shared {
     /// hyper, where no sweep sees the socket, this is how a client that
     /// stopped reading is noticed.
     ///
-    /// Light path: when the writer is parked with nothing queued, the frame
+    /// Light path: when nothing is queued (the writer is idle), the frame
     /// is written to the socket here, under the queue lock, instead of
-    /// waking the writer to write it (see [`crate::chunked`]): one
-    /// `writev` and no trip through the scheduler. The writer never writes
-    /// while parked, and takes the socket back under this lock before it
-    /// writes again, so frames stay in order. Only what the socket refuses
-    /// is queued for the writer, which then waits for room as usual. A
-    /// frame that finds others queued (the writer is busy or the socket
-    /// full) joins them, so under load a writer still drains its whole
-    /// queue with one `writev`.
+    /// waking the writer to write it: one `writev` and no trip through the
+    /// scheduler. When one update goes to 10,000 subscribers, that round
+    /// trip (wake, schedule, poll, re-register) is most of the user-space
+    /// cost per delivery. What the socket does not take stays queued (raw,
+    /// so it goes first) and the writer is woken to wait for room. A frame
+    /// that finds others queued (the writer is busy or the socket full)
+    /// joins them, so under load a writer still drains its whole queue
+    /// with one `writev`.
     pub(crate) fn push(&self, frame: Bytes, bounded: bool) -> Result<(), PushError> {
         self.push_with(frame, bounded, true)
     }
 
     /// Like [`push`](Self::push), but never writes from this thread: the
-    /// frame is queued and the writer woken even if it is parked. For a
+    /// frame is queued and the writer woken even if it is idle. For a
     /// producer with more frames coming (a backlog, or one call that serves
     /// many streams and must stay short): each writer then sends all it
     /// finds in one `writev`, which under load costs far less per frame
@@ -273,41 +261,31 @@ impl Shared {
             if st.phase != Phase::Open {
                 return Err(PushError { frame, full: false });
             }
-            if direct && st.parked >= 0 && st.frames.is_empty() {
+            let State { frames, socket, .. } = &mut *st;
+            if let (true, true, Some(sock)) = (direct, frames.is_empty(), socket.as_ref()) {
                 if frame.is_empty() {
                     return Ok(());
                 }
-                match crate::chunked::write_chunk(st.parked, &frame) {
-                    Direct::Written => {
-                        // The sweep's clock: a keep-alive may go out up to
-                        // one sweep early, and no clock is read per delivery.
-                        self.touch(coarse_now_ms());
-                        return Ok(());
-                    }
-                    Direct::Partial(rest) => {
-                        // At most three pieces (size line, frame, CRLF).
-                        st.raw = u8::try_from(rest.len()).unwrap_or(u8::MAX);
-                        for piece in rest {
-                            st.bytes += piece.len();
-                            st.frames.push_back(piece);
-                        }
-                        st.parked = -1;
-                        drop(st);
-                        self.write_blocked(now_ms());
-                        self.writer.wake();
-                        return Ok(());
-                    }
-                    // Queued below for the writer, which meets the same
-                    // full socket (and waits for room) or the same error.
-                    Direct::NotWritten => st.parked = -1,
+                frames.push(frame);
+                if let Ok(Written::All) = frames.write_chunked(|s| sock.try_write_vectored(s)) {
+                    // The sweep's clock: a keep-alive may go out up to one
+                    // sweep early, and no clock is read per delivery.
+                    self.touch(coarse_now_ms());
+                    frames.shrink_when_idle();
+                    return Ok(());
                 }
+                // The socket is full or failed: the writer, woken below,
+                // waits for room or meets the same error.
+                drop(st);
+                self.writer.wake();
+                return Ok(());
             }
             // On the light path the sweep watches the writer (it marks a
             // write the socket refused), so a push there reads no clock:
             // this runs once per delivery.
             if self.write_timeout_ms != 0 && !self.is_detached() {
                 let now = now_ms();
-                if st.frames.is_empty() {
+                if frames.counted() == 0 {
                     // Keeps an earlier mark (a push before the light path
                     // took the stream over may have set one).
                     let _ = self.waiting_since_ms.compare_exchange(
@@ -323,14 +301,13 @@ impl Shared {
                 }
             }
             if bounded
-                && !st.frames.is_empty()
-                && (st.frames.len() >= self.limit.max_frames
-                    || st.bytes + frame.len() > self.limit.max_bytes)
+                && frames.counted() != 0
+                && (frames.counted() >= self.limit.max_frames
+                    || frames.counted_bytes() + frame.len() > self.limit.max_bytes)
             {
                 return Err(PushError { frame, full: true });
             }
-            st.bytes += frame.len();
-            st.frames.push_back(frame);
+            frames.push(frame);
         }
         self.writer.wake();
         Ok(())
@@ -346,6 +323,7 @@ impl Shared {
             && now_ms.saturating_sub(since) >= self.write_timeout_ms
     }
 
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
     pub(crate) fn has_write_timeout(&self) -> bool {
         self.write_timeout_ms != 0
     }
@@ -369,8 +347,8 @@ impl Shared {
             if e.full {
                 let st = self.lock();
                 Error::new(Kind::QueueFull {
-                    frames: st.frames.len(),
-                    bytes: st.bytes,
+                    frames: st.frames.counted(),
+                    bytes: st.frames.counted_bytes(),
                 })
             } else {
                 Error::closed()
@@ -383,8 +361,9 @@ impl Shared {
         if st.phase != Phase::Open {
             return Err(Error::closed());
         }
-        Ok(st.frames.is_empty()
-            || (st.frames.len() < self.limit.max_frames && st.bytes < self.limit.max_bytes))
+        Ok(st.frames.counted() == 0
+            || (st.frames.counted() < self.limit.max_frames
+                && st.frames.counted_bytes() < self.limit.max_bytes))
     }
 
     /// Waits until a bounded push could succeed.
@@ -422,9 +401,8 @@ impl Shared {
     pub(crate) fn pop(&self) -> Pop {
         let popped = {
             let mut st = self.lock();
-            match st.frames.pop_front() {
+            match st.frames.pop() {
                 Some(f) => {
-                    st.bytes -= f.len();
                     if self.write_timeout_ms != 0 {
                         // Progress: what still waits, waits from now.
                         let since = if st.frames.is_empty() { 0 } else { now_ms() };
@@ -440,82 +418,6 @@ impl Shared {
             self.events.notify_waiters();
         }
         popped
-    }
-
-    /// The writer takes every queued frame at once (light path: one
-    /// `writev` for all of them). `None` when the stream is over.
-    ///
-    /// `park`: the stream's socket, when the writer has written the head
-    /// and will park if nothing is queued; pushes may then write to it
-    /// directly until the writer's next call (see [`push`](Self::push)).
-    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
-    pub(crate) fn take_all(&self, park: Option<RawSocket>) -> Option<Taken> {
-        let taken = {
-            let mut st = self.lock();
-            // The writer is back: from here until it parks again, only it
-            // writes to the socket.
-            st.parked = -1;
-            if st.frames.is_empty() {
-                // The writer is back for more: whatever blocked it is written.
-                self.waiting_since_ms.store(0, Ordering::Relaxed);
-                if st.phase == Phase::Open {
-                    st.parked = park.unwrap_or(-1);
-                    return Some(Taken {
-                        frames: VecDeque::new(),
-                        raw: 0,
-                    });
-                }
-                return None;
-            }
-            st.bytes = 0;
-            self.waiting_since_ms.store(0, Ordering::Relaxed);
-            // Leaves an empty deque; the writer hands the taken one back
-            // (`recycle`) when it is small, so a subscriber that keeps up
-            // reuses one small buffer and a new one allocates nothing
-            // until its first frame.
-            Taken {
-                frames: std::mem::take(&mut st.frames),
-                raw: std::mem::take(&mut st.raw),
-            }
-        };
-        self.events.notify_waiters();
-        Some(taken)
-    }
-
-    /// The writer is leaving (or its task is dropped): pushes must not
-    /// write to its socket any more.
-    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
-    pub(crate) fn unpark(&self) {
-        self.lock().parked = -1;
-    }
-
-    /// The writer hands back the deque it took with [`take_all`](Self::take_all)
-    /// once written, so that the next frame does not allocate a new one.
-    /// Only a small one is kept (at most 16 slots, 256 bytes), so a burst
-    /// does not leave a large buffer behind on an idle stream.
-    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
-    pub(crate) fn recycle(&self, mut frames: VecDeque<Bytes>) {
-        if frames.capacity() > 16 {
-            return;
-        }
-        frames.clear();
-        let mut st = self.lock();
-        if st.frames.is_empty() && st.frames.capacity() == 0 {
-            st.frames = frames;
-        }
-    }
-
-    /// Ready when the writer has something to do: frames queued, or the
-    /// stream closing or over.
-    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
-    pub(crate) fn poll_writer(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
-        self.writer.register(cx.waker());
-        let st = self.lock();
-        if !st.frames.is_empty() || st.phase != Phase::Open {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
     }
 
     pub(crate) fn register_writer(&self, waker: &std::task::Waker) {
@@ -550,10 +452,7 @@ impl Shared {
         {
             let mut st = self.lock();
             st.phase = Phase::Done;
-            st.frames = VecDeque::new();
-            st.bytes = 0;
-            st.raw = 0;
-            st.parked = -1;
+            st.frames.clear();
         }
         self.gone.store(true, Ordering::Release);
         self.writer.wake();
@@ -565,7 +464,6 @@ impl Shared {
         {
             let mut st = self.lock();
             st.phase = Phase::Done;
-            st.parked = -1;
         }
         self.gone.store(true, Ordering::Release);
         self.events.notify_waiters();
@@ -630,155 +528,10 @@ impl Shared {
     #[cfg(test)]
     pub(crate) fn queued(&self) -> (usize, usize) {
         let st = self.lock();
-        (st.frames.len(), st.bytes)
+        (st.frames.counted(), st.frames.counted_bytes())
     }
 }
 
+mod light;
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn shared(frames: usize, bytes: usize) -> Shared {
-        Shared::new(
-            QueueLimit::default()
-                .with_max_frames(frames)
-                .with_max_bytes(bytes),
-            None,
-            None,
-            None,
-        )
-    }
-
-    #[test]
-    fn bound_by_frames() {
-        let s = shared(2, 1000);
-        s.push(Bytes::from_static(b"a"), true).unwrap();
-        s.push(Bytes::from_static(b"b"), true).unwrap();
-        let e = s.push(Bytes::from_static(b"c"), true).unwrap_err();
-        assert!(e.is_queue_full());
-        assert_eq!(&e.into_frame()[..], b"c");
-        assert_eq!(s.queued(), (2, 2));
-        // Frames on the stream's own behalf bypass the bound.
-        s.push(Bytes::from_static(b"d"), false).unwrap();
-        assert_eq!(s.queued(), (3, 3));
-    }
-
-    #[test]
-    fn bound_by_bytes_but_an_oversized_frame_fits_an_empty_queue() {
-        let s = shared(100, 4);
-        s.push(Bytes::from_static(b"123456"), true).unwrap();
-        assert!(s
-            .push(Bytes::from_static(b"1"), true)
-            .unwrap_err()
-            .is_queue_full());
-        assert!(matches!(s.pop(), Pop::Frame(_)));
-        s.push(Bytes::from_static(b"1234"), true).unwrap();
-        assert!(s.push(Bytes::from_static(b"5"), true).is_err());
-    }
-
-    #[test]
-    fn sweep_keep_alive_counts_idle_time_from_the_last_write() {
-        let s = Shared::new(
-            QueueLimit::default(),
-            Some(Duration::from_millis(500)),
-            None,
-            None,
-        );
-        s.touch(1000);
-        s.keep_alive_if_idle(1499);
-        assert_eq!(s.queued(), (0, 0));
-        s.keep_alive_if_idle(1500);
-        assert_eq!(s.queued(), (1, 3));
-        // Queuing it counts as activity: no second one on the next sweep.
-        s.keep_alive_if_idle(1750);
-        assert_eq!(s.queued(), (1, 3));
-        let none = Shared::new(QueueLimit::default(), None, None, None);
-        none.keep_alive_if_idle(u64::MAX);
-        assert_eq!(none.queued(), (0, 0));
-    }
-
-    #[test]
-    fn write_timeout_counts_from_the_last_progress() {
-        let s = Shared::new(
-            QueueLimit::default(),
-            None,
-            Some(Duration::from_millis(100)),
-            None,
-        );
-        // Nothing waits: never stalled.
-        assert!(!s.is_stalled(u64::MAX));
-        let before = now_ms();
-        s.push(Bytes::from_static(b"a"), true).unwrap();
-        s.push(Bytes::from_static(b"b"), true).unwrap();
-        let after = now_ms();
-        assert!(!s.is_stalled(before + 99));
-        assert!(s.is_stalled(after + 100));
-        // The writer takes one: what remains waits from now.
-        assert!(matches!(s.pop(), Pop::Frame(_)));
-        assert!(!s.is_stalled(after + 99));
-        // The writer takes the rest: nothing waits.
-        assert!(matches!(s.pop(), Pop::Frame(_)));
-        assert!(!s.is_stalled(u64::MAX));
-        // Light path: a write the socket refused starts the clock; taking
-        // the queue again (the write went through) stops it.
-        s.write_blocked(5_000);
-        assert!(s.is_stalled(5_100));
-        assert!(s.take_all(None).unwrap().frames.is_empty());
-        assert!(!s.is_stalled(u64::MAX));
-        // Without a write timeout nothing is ever stalled.
-        let none = shared(10, 100);
-        none.push(Bytes::from_static(b"a"), true).unwrap();
-        none.write_blocked(1);
-        assert!(!none.is_stalled(u64::MAX));
-    }
-
-    #[test]
-    fn a_push_onto_a_stalled_queue_ends_the_stream() {
-        let s = Shared::new(
-            QueueLimit::default(),
-            None,
-            Some(Duration::from_millis(1)),
-            None,
-        );
-        s.push(Bytes::from_static(b"a"), true).unwrap();
-        std::thread::sleep(Duration::from_millis(5));
-        let e = s.push(Bytes::from_static(b"b"), true).unwrap_err();
-        assert!(e.is_closed());
-        assert!(s.is_gone());
-        assert!(s.take_all(None).is_none());
-    }
-
-    #[test]
-    fn keep_alive_is_not_queued_behind_waiting_frames() {
-        let s = Shared::new(
-            QueueLimit::default(),
-            Some(Duration::from_millis(500)),
-            None,
-            None,
-        );
-        s.touch(1000);
-        s.push(Bytes::from_static(b"data: x\n\n"), true).unwrap();
-        s.keep_alive_if_idle(5000);
-        s.keep_alive_if_idle(10_000);
-        assert_eq!(s.queued(), (1, 9));
-    }
-
-    #[test]
-    fn close_drains_then_ends_and_abort_drops() {
-        let s = shared(10, 100);
-        s.push(Bytes::from_static(b"a"), true).unwrap();
-        s.close();
-        assert!(s.is_closed());
-        assert!(s
-            .push(Bytes::from_static(b"b"), true)
-            .unwrap_err()
-            .is_closed());
-        assert!(matches!(s.pop(), Pop::Frame(_)));
-        assert!(matches!(s.pop(), Pop::End));
-        let s = shared(10, 100);
-        s.push(Bytes::from_static(b"a"), true).unwrap();
-        s.abort();
-        assert!(s.is_gone());
-        assert!(s.take_all(None).is_none());
-    }
-}
+mod tests;
