@@ -5,6 +5,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// See the `mimalloc` feature in Cargo.toml for why (BENCHMARKS.md has
+/// the figures).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod decode;
 mod listen;
 mod publish;

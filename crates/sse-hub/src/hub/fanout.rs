@@ -168,11 +168,15 @@ const ANNOUNCE_ENDED: u8 = 2;
 pub(crate) struct Subscriber {
     /// Registry key, unique for the hub's life.
     pub(crate) key: u64,
-    /// The hub-assigned subscriber id (M40).
-    pub(crate) subscriber_id: String,
+    /// The hub-assigned subscriber id (M40). Boxed, like the credentials
+    /// and the subject slot below: this record is most of what an idle
+    /// subscriber costs, so it holds only what every subscriber needs
+    /// inline (an anonymous one then costs 8 bytes for each instead of its
+    /// size).
+    pub(crate) subscriber_id: Box<str>,
     pub(crate) matchers: Vec<TopicMatcher>,
     /// `None`: anonymous, public updates only (M11).
-    pub(crate) credentials: Option<Credentials>,
+    pub(crate) credentials: Option<Box<Credentials>>,
     /// A legacy (`topic=`) subscription (L6 shapes).
     pub(crate) legacy: bool,
     /// Set once the response exists; frames are only pushed after that
@@ -201,7 +205,7 @@ pub(crate) struct Subscriber {
     /// Subscription events sent: none, active, ended ([`ANNOUNCE_NONE`]…).
     announce: AtomicU8,
     _slot: ConnectionSlot,
-    _subject_slot: Option<SubjectSlot>,
+    _subject_slot: Option<Box<SubjectSlot>>,
 }
 
 #[derive(Default)]
@@ -225,9 +229,9 @@ impl Subscriber {
     pub(crate) fn new(new: NewSubscriber) -> Self {
         Subscriber {
             key: new.key,
-            subscriber_id: new.subscriber_id,
+            subscriber_id: new.subscriber_id.into_boxed_str(),
             matchers: new.matchers,
-            credentials: new.credentials,
+            credentials: new.credentials.map(Box::new),
             legacy: new.legacy,
             sender: OnceLock::new(),
             live: AtomicBool::new(false),
@@ -240,7 +244,7 @@ impl Subscriber {
             removed: AtomicBool::new(false),
             announce: AtomicU8::new(ANNOUNCE_NONE),
             _slot: new.slot,
-            _subject_slot: new.subject_slot,
+            _subject_slot: new.subject_slot.map(Box::new),
         }
     }
 

@@ -201,7 +201,7 @@ pub(crate) async fn handle(State(state): State<Arc<HubState>>, request: Request)
             subscriber,
         } => {
             let found = items(&|s, m| {
-                s.subscriber_id == *subscriber && matcher_selected(m, *match_type, pattern)
+                *s.subscriber_id == **subscriber && matcher_selected(m, *match_type, pattern)
             });
             match found.into_iter().next() {
                 Some(mut one) => {

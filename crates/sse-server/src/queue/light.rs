@@ -18,7 +18,17 @@ impl Shared {
     #[cfg_attr(not(feature = "axum"), allow(dead_code))]
     pub(crate) fn attach(&self, socket: TcpStream, head: Bytes) {
         let mut st = self.lock();
-        st.frames.push_raw_front(head);
+        if st.frames.is_empty() {
+            // Usually the whole head fits the socket at once: then it needs
+            // no queue (an idle stream allocates none).
+            match socket.try_write(&head) {
+                Ok(n) if n == head.len() => {}
+                Ok(n) => st.frames.push_raw_front(head.slice(n..)),
+                Err(_) => st.frames.push_raw_front(head),
+            }
+        } else {
+            st.frames.push_raw_front(head);
+        }
         st.socket = Some(socket);
     }
 
@@ -74,7 +84,7 @@ impl Shared {
                     self.events.notify_waiters();
                 }
                 if written == Written::All {
-                    frames.shrink_when_idle();
+                    frames.release_if_empty();
                     continue;
                 }
                 match sock.poll_write_ready(cx) {

@@ -271,7 +271,7 @@ impl Shared {
                     // The sweep's clock: a keep-alive may go out up to one
                     // sweep early, and no clock is read per delivery.
                     self.touch(coarse_now_ms());
-                    frames.shrink_when_idle();
+                    frames.release_if_empty();
                     return Ok(());
                 }
                 // The socket is full or failed: the writer, woken below,
