@@ -975,6 +975,38 @@ mod tests {
     }
 
     #[test]
+    fn jwks_settings_from_the_file_go_to_each_role() {
+        let dir = std::env::temp_dir().join(format!("sse-serve-jwks-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("hub.toml");
+        std::fs::write(
+            &file,
+            "store = \"memory://\"\njwt_jwks_url = \"https://idp.example/jwks\"\n\
+             subscriber_jwks_file = \"/etc/sse/sub.jwks.json\"\njwt_jwks_min_refresh = 5\n\
+             jwt_jwks_refresh = 120\njwt_jwks_timeout = 2.5\njwt_jwks_cacert = \"/etc/sse/ca.pem\"\n",
+        )
+        .unwrap();
+        let s = resolve(Args {
+            config: Some(file),
+            ..Args::default()
+        })
+        .unwrap();
+        let url = JwksSpec::Url("https://idp.example/jwks".into());
+        let sub_file = JwksSpec::File("/etc/sse/sub.jwks.json".into());
+        assert_eq!(s.jwks.publisher, std::slice::from_ref(&url));
+        assert_eq!(s.jwks.subscriber, [url, sub_file]);
+        assert_eq!(s.jwks.refresh.min_interval, Duration::from_secs(5));
+        assert_eq!(s.jwks.refresh.interval, Duration::from_secs(120));
+        assert_eq!(s.jwks.refresh.timeout, Duration::from_millis(2500));
+        assert_eq!(s.jwks.cacert.as_deref(), Some(Path::new("/etc/sse/ca.pem")));
+        assert!(
+            s.dev_secret.is_none(),
+            "a key set is a key: no development key"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
     fn star_origin_is_refused() {
         let args = Args {
             store: Some("memory://".into()),

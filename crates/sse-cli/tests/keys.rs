@@ -398,8 +398,11 @@ async fn jwks_file_keys_sign_tokens_for_the_roles_it_is_given_to() {
     let file = file.display().to_string();
     let hub = tokio::task::spawn_blocking(move || {
         start(
-            &["--subscriber-jwks-file", &file],
-            &[("SSE_PUBLISHER_JWT_KEY", "a-publisher-secret-of-32-bytes!!")],
+            &[],
+            &[
+                ("SSE_SUBSCRIBER_JWKS_FILE", &file),
+                ("SSE_PUBLISHER_JWT_KEY", "a-publisher-secret-of-32-bytes!!"),
+            ],
         )
     })
     .await
