@@ -183,8 +183,10 @@ pub struct Args {
     /// Active subscriptions: subscription events and the subscriptions API.
     #[arg(long, env = "SSE_SUBSCRIPTIONS", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     subscriptions: Option<bool>,
-    /// Accept the deployed 0.x generation's tokens (`mercure` claim, no
-    /// `typ`) and token query parameters.
+    /// Also accept the deployed 0.x generation: tokens with a `mercure`
+    /// claim (no `typ: at+jwt`), and token query parameters on 0.x
+    /// (`topic=`) subscriptions. Current requests and the metadata are
+    /// unchanged.
     #[arg(long, env = "SSE_LEGACY", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     legacy: Option<bool>,
     /// PEM certificate chain: serve HTTPS with HTTP/2 and HTTP/1.1 (ALPN).
