@@ -158,9 +158,9 @@ async fn publish(args: Args) -> anyhow::Result<String> {
                 .connect(rustls::pki_types::ServerName::try_from(host.clone())?, tcp)
                 .await
                 .context("TLS handshake failed")?;
-            send(TokioIo::new(tls), request).await
+            send(TokioIo::new(tls), request, MAX_ANSWER).await
         } else {
-            send(TokioIo::new(tcp), request).await
+            send(TokioIo::new(tcp), request, MAX_ANSWER).await
         }
     };
     let (status, body) = tokio::time::timeout(Duration::from_secs(args.timeout), exchange)
@@ -173,9 +173,12 @@ async fn publish(args: Args) -> anyhow::Result<String> {
     Ok(body)
 }
 
-async fn send<S>(
+/// Sends `request` on `io` (HTTP/1.1) and reads the answer, refusing a
+/// body longer than `max_body` bytes.
+pub(crate) async fn send<S>(
     io: TokioIo<S>,
     request: http::Request<Full<Bytes>>,
+    max_body: usize,
 ) -> anyhow::Result<(http::StatusCode, Bytes)>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -189,8 +192,7 @@ where
         .await
         .context("the request failed")?;
     let status = response.status();
-    // A publish answer is the id: a few bytes. Refuse to buffer a flood.
-    let body = http_body_util::Limited::new(response.into_body(), 64 * 1024)
+    let body = http_body_util::Limited::new(response.into_body(), max_body)
         .collect()
         .await
         .map_err(|e| anyhow::anyhow!("cannot read the answer: {e}"))?
@@ -198,15 +200,29 @@ where
     Ok((status, body))
 }
 
-fn tls_connector(cacert: Option<&std::path::Path>) -> anyhow::Result<tokio_rustls::TlsConnector> {
+/// A publish answer is the id: a few bytes. Refuse to buffer a flood.
+const MAX_ANSWER: usize = 64 * 1024;
+
+/// A TLS connector trusting the bundled web roots and, when given, the
+/// certificates of the PEM file `cacert` (a private CA).
+pub(crate) fn tls_connector(
+    cacert: Option<&std::path::Path>,
+) -> anyhow::Result<tokio_rustls::TlsConnector> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(path) = cacert {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::CertificateDer;
         let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+        let mut found = 0;
+        for cert in CertificateDer::pem_slice_iter(&pem) {
             roots
                 .add(cert.with_context(|| format!("invalid certificate in {}", path.display()))?)
                 .with_context(|| format!("unusable certificate in {}", path.display()))?;
+            found += 1;
+        }
+        if found == 0 {
+            bail!("no PEM certificate in {}", path.display());
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());

@@ -14,7 +14,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 use serde::Deserialize;
-use sse_hub::auth::{mint_hs256, JwtAlgorithm, TokenSpec, VerificationKey};
+use sse_hub::auth::{
+    mint_hs256, JwksFile, JwksKeys, JwksRefresh, JwtAlgorithm, TokenSpec, VerificationKey,
+};
 use sse_hub::hub::{Hub, HubConfig};
 use sse_hub::store::{RedisConfig, RedisStore, Retention, Store};
 use sse_hub::subscribe::SubscriptionFormat;
@@ -37,9 +39,59 @@ pub struct Args {
     #[arg(long, env = "SSE_AUDIENCE", value_name = "ID")]
     audience: Option<String>,
     /// Algorithm of the configured keys: HS256 (keys are secrets) or
-    /// RS256, ES256, EdDSA (keys are PEM public keys).
+    /// RS256, ES256, EdDSA (keys are PEM public keys). The default of
+    /// --publisher-jwt-alg and --subscriber-jwt-alg (default HS256).
     #[arg(long, env = "SSE_JWT_ALG", value_name = "ALG")]
     jwt_alg: Option<String>,
+    /// Algorithm of the publisher key (Mercure's MERCURE_PUBLISHER_JWT_ALG;
+    /// default: --jwt-alg).
+    #[arg(long, env = "SSE_PUBLISHER_JWT_ALG", value_name = "ALG")]
+    publisher_jwt_alg: Option<String>,
+    /// Algorithm of the subscriber key (Mercure's
+    /// MERCURE_SUBSCRIBER_JWT_ALG; default: --jwt-alg).
+    #[arg(long, env = "SSE_SUBSCRIBER_JWT_ALG", value_name = "ALG")]
+    subscriber_jwt_alg: Option<String>,
+    /// An identity provider's JWK Set URL (its `jwks_uri`): its keys may
+    /// sign publisher and subscriber tokens, besides any configured key.
+    /// Fetched at start (the hub does not start without it), refreshed in
+    /// the background and when a token names an unknown `kid`.
+    #[arg(long, env = "SSE_JWT_JWKS_URL", value_name = "URL")]
+    jwt_jwks_url: Option<String>,
+    /// A JWK Set URL for publisher tokens only (instead of --jwt-jwks-url;
+    /// Mercure's publisher_jwks_url).
+    #[arg(long, env = "SSE_PUBLISHER_JWKS_URL", value_name = "URL")]
+    publisher_jwks_url: Option<String>,
+    /// A JWK Set URL for subscriber tokens only (instead of
+    /// --jwt-jwks-url; Mercure's subscriber_jwks_url).
+    #[arg(long, env = "SSE_SUBSCRIBER_JWKS_URL", value_name = "URL")]
+    subscriber_jwks_url: Option<String>,
+    /// A JWK Set file whose keys may sign publisher and subscriber tokens;
+    /// read again on the same schedule as a URL (rotate by replacing it).
+    #[arg(long, env = "SSE_JWT_JWKS_FILE", value_name = "PATH")]
+    jwt_jwks_file: Option<PathBuf>,
+    /// A JWK Set file for publisher tokens only (instead of --jwt-jwks-file).
+    #[arg(long, env = "SSE_PUBLISHER_JWKS_FILE", value_name = "PATH")]
+    publisher_jwks_file: Option<PathBuf>,
+    /// A JWK Set file for subscriber tokens only (instead of
+    /// --jwt-jwks-file).
+    #[arg(long, env = "SSE_SUBSCRIBER_JWKS_FILE", value_name = "PATH")]
+    subscriber_jwks_file: Option<PathBuf>,
+    /// Also trust the CA certificates of this PEM file for JWKS URLs (a
+    /// provider with a private CA).
+    #[arg(long, env = "SSE_JWT_JWKS_CACERT", value_name = "PEM")]
+    jwt_jwks_cacert: Option<PathBuf>,
+    /// Longest a JWK Set fetch may take (default 10).
+    #[arg(long, env = "SSE_JWT_JWKS_TIMEOUT", value_name = "SECS", value_parser = seconds)]
+    jwt_jwks_timeout: Option<f64>,
+    /// How often JWK Sets are fetched again, so keys the provider removed
+    /// stop working (default 600).
+    #[arg(long, env = "SSE_JWT_JWKS_REFRESH", value_name = "SECS", value_parser = seconds)]
+    jwt_jwks_refresh: Option<f64>,
+    /// Least time between two fetches caused by tokens with an unknown
+    /// `kid` (default 60): made-up kids cannot make the hub flood the
+    /// provider.
+    #[arg(long, env = "SSE_JWT_JWKS_MIN_REFRESH", value_name = "SECS", value_parser = seconds)]
+    jwt_jwks_min_refresh: Option<f64>,
     /// Read the publisher key from this file (instead of
     /// SSE_PUBLISHER_JWT_KEY).
     #[arg(long, env = "SSE_PUBLISHER_JWT_KEY_FILE", value_name = "PATH")]
@@ -131,8 +183,10 @@ pub struct Args {
     /// Active subscriptions: subscription events and the subscriptions API.
     #[arg(long, env = "SSE_SUBSCRIPTIONS", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     subscriptions: Option<bool>,
-    /// Accept the deployed 0.x generation's tokens (`mercure` claim, no
-    /// `typ`) and token query parameters.
+    /// Also accept the deployed 0.x generation: tokens with a `mercure`
+    /// claim (no `typ: at+jwt`), and token query parameters on 0.x
+    /// (`topic=`) subscriptions. Current requests and the metadata are
+    /// unchanged.
     #[arg(long, env = "SSE_LEGACY", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     legacy: Option<bool>,
     /// PEM certificate chain: serve HTTPS with HTTP/2 and HTTP/1.1 (ALPN).
@@ -155,6 +209,18 @@ struct FileConfig {
     public_url: Option<String>,
     audience: Option<String>,
     jwt_alg: Option<String>,
+    publisher_jwt_alg: Option<String>,
+    subscriber_jwt_alg: Option<String>,
+    jwt_jwks_url: Option<String>,
+    publisher_jwks_url: Option<String>,
+    subscriber_jwks_url: Option<String>,
+    jwt_jwks_file: Option<PathBuf>,
+    publisher_jwks_file: Option<PathBuf>,
+    subscriber_jwks_file: Option<PathBuf>,
+    jwt_jwks_cacert: Option<PathBuf>,
+    jwt_jwks_timeout: Option<f64>,
+    jwt_jwks_refresh: Option<f64>,
+    jwt_jwks_min_refresh: Option<f64>,
     publisher_jwt_key_file: Option<PathBuf>,
     subscriber_jwt_key_file: Option<PathBuf>,
     jwt_issuer: Option<String>,
@@ -205,6 +271,67 @@ struct Settings {
     hub: HubConfig,
     /// Set when no key was configured: the generated development secret.
     dev_secret: Option<String>,
+    /// JWK Sets to load once the runtime runs.
+    jwks: JwksPlan,
+}
+
+/// Where a JWK Set comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum JwksSpec {
+    Url(String),
+    File(PathBuf),
+}
+
+/// The JWK Sets of each role and how they are refreshed.
+#[derive(Debug, Default)]
+struct JwksPlan {
+    publisher: Vec<JwksSpec>,
+    subscriber: Vec<JwksSpec>,
+    refresh: JwksRefresh,
+    cacert: Option<PathBuf>,
+}
+
+impl JwksPlan {
+    fn is_empty(&self) -> bool {
+        self.publisher.is_empty() && self.subscriber.is_empty()
+    }
+
+    /// Loads every distinct set once (a URL both roles use is fetched and
+    /// refreshed once) and hands the keys to the roles.
+    async fn load(&self, auth: &mut sse_hub::auth::AuthConfig) -> anyhow::Result<()> {
+        let mut loaded: Vec<(JwksSpec, JwksKeys)> = Vec::new();
+        for (specs, role) in [(&self.publisher, true), (&self.subscriber, false)] {
+            for spec in specs {
+                let keys = match loaded.iter().find(|(s, _)| s == spec) {
+                    Some((_, keys)) => keys.clone(),
+                    None => {
+                        let keys = match spec {
+                            JwksSpec::Url(url) => JwksKeys::load(
+                                crate::jwks::HttpJwks::new(url, self.cacert.as_ref())?,
+                                self.refresh,
+                            )
+                            .await
+                            .context("cannot load the JWK Set")?,
+                            JwksSpec::File(path) => {
+                                JwksKeys::load(JwksFile::new(path), self.refresh)
+                                    .await
+                                    .context("cannot load the JWK Set")?
+                            }
+                        };
+                        tracing::info!(source = ?spec, keys = keys.keys().len(), "JWK Set loaded");
+                        loaded.push((spec.clone(), keys.clone()));
+                        keys
+                    }
+                };
+                if role {
+                    auth.publisher_jwks.push(keys);
+                } else {
+                    auth.subscriber_jwks.push(keys);
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug)]
@@ -385,13 +512,23 @@ fn resolve(args: Args) -> anyhow::Result<Settings> {
     }
     hub.subscriptions = args.subscriptions.or(file.subscriptions).unwrap_or(false);
 
-    let alg_name = args
-        .jwt_alg
-        .or(file.jwt_alg)
-        .unwrap_or_else(|| "HS256".to_owned());
-    let alg = JwtAlgorithm::from_name(&alg_name).with_context(|| {
-        format!("unknown --jwt-alg {alg_name:?} (HS256, RS256, ES256, EdDSA, …)")
-    })?;
+    let default_alg = args.jwt_alg.or(file.jwt_alg);
+    let alg_for = |flag: &str, given: Option<String>| -> anyhow::Result<JwtAlgorithm> {
+        let name = given
+            .or_else(|| default_alg.clone())
+            .unwrap_or_else(|| "HS256".to_owned());
+        JwtAlgorithm::from_name(&name).with_context(|| {
+            format!("unknown {flag} {name:?} (HS256, HS384, HS512, RS256, PS256, ES256, ES384, EdDSA, …)")
+        })
+    };
+    let publisher_alg = alg_for(
+        "--publisher-jwt-alg",
+        args.publisher_jwt_alg.or(file.publisher_jwt_alg),
+    )?;
+    let subscriber_alg = alg_for(
+        "--subscriber-jwt-alg",
+        args.subscriber_jwt_alg.or(file.subscriber_jwt_alg),
+    )?;
     let publisher = secret(
         "SSE_PUBLISHER_JWT_KEY",
         args.publisher_jwt_key_file.or(file.publisher_jwt_key_file),
@@ -401,13 +538,46 @@ fn resolve(args: Args) -> anyhow::Result<Settings> {
         args.subscriber_jwt_key_file
             .or(file.subscriber_jwt_key_file),
     )?;
+
+    // JWK Sets: a role's own URL/file replaces the shared one.
+    let shared_url = args.jwt_jwks_url.or(file.jwt_jwks_url);
+    let shared_file = args.jwt_jwks_file.or(file.jwt_jwks_file);
+    let role_sets = |url: Option<String>, path: Option<PathBuf>| -> Vec<JwksSpec> {
+        let url = url.or_else(|| shared_url.clone()).map(JwksSpec::Url);
+        let path = path.or_else(|| shared_file.clone()).map(JwksSpec::File);
+        url.into_iter().chain(path).collect()
+    };
+    let mut refresh = JwksRefresh::default();
+    if let Some(s) = args.jwt_jwks_timeout.or(file.jwt_jwks_timeout) {
+        refresh.timeout = positive_duration("jwt_jwks_timeout", s)?;
+    }
+    if let Some(s) = args.jwt_jwks_refresh.or(file.jwt_jwks_refresh) {
+        refresh.interval = positive_duration("jwt_jwks_refresh", s)?;
+    }
+    if let Some(s) = args.jwt_jwks_min_refresh.or(file.jwt_jwks_min_refresh) {
+        refresh.min_interval = duration("jwt_jwks_min_refresh", s)?;
+    }
+    let jwks = JwksPlan {
+        publisher: role_sets(
+            args.publisher_jwks_url.or(file.publisher_jwks_url),
+            args.publisher_jwks_file.or(file.publisher_jwks_file),
+        ),
+        subscriber: role_sets(
+            args.subscriber_jwks_url.or(file.subscriber_jwks_url),
+            args.subscriber_jwks_file.or(file.subscriber_jwks_file),
+        ),
+        refresh,
+        cacert: args.jwt_jwks_cacert.or(file.jwt_jwks_cacert),
+    };
+
     let mut dev_secret = None;
     match (publisher, subscriber) {
-        (None, None) => {
+        (None, None) if jwks.is_empty() => {
             if !addr.ip().is_loopback() {
                 bail!(
                     "refusing to listen on {addr} without keys: set SSE_PUBLISHER_JWT_KEY and \
-                     SSE_SUBSCRIBER_JWT_KEY (or the --…-key-file flags), or listen on 127.0.0.1"
+                     SSE_SUBSCRIBER_JWT_KEY (or the --…-key-file flags, or --jwt-jwks-url), or \
+                     listen on 127.0.0.1"
                 );
             }
             let secret = dev_key(&store)?;
@@ -418,22 +588,34 @@ fn resolve(args: Args) -> anyhow::Result<Settings> {
             dev_secret = Some(secret);
         }
         (publisher, subscriber) => {
-            let make =
-                |what: &str, material: Option<Vec<u8>>| -> anyhow::Result<Vec<VerificationKey>> {
-                    let Some(m) = material else {
-                        return Ok(Vec::new());
-                    };
-                    let key = if alg_name.starts_with("HS") {
-                        VerificationKey::hmac(alg, &m)
-                    } else {
-                        VerificationKey::public_pem(alg, &m)
-                    };
-                    Ok(vec![key.with_context(|| {
-                        format!("invalid {what} key for {alg_name}")
-                    })?])
+            let make = |what: &str,
+                        alg: JwtAlgorithm,
+                        material: Option<Vec<u8>>|
+             -> anyhow::Result<Vec<VerificationKey>> {
+                let Some(m) = material else {
+                    return Ok(Vec::new());
                 };
-            hub.auth.publisher_keys = make("publisher", publisher)?;
-            hub.auth.subscriber_keys = make("subscriber", subscriber)?;
+                let key = if alg.as_str().starts_with("HS") {
+                    VerificationKey::hmac(alg, &m)
+                } else {
+                    VerificationKey::public_pem(alg, &m)
+                };
+                Ok(vec![key.with_context(|| {
+                    format!("invalid {what} key for {alg}")
+                })?])
+            };
+            hub.auth.publisher_keys = make("publisher", publisher_alg, publisher)?;
+            hub.auth.subscriber_keys = make("subscriber", subscriber_alg, subscriber)?;
+            for (role, keys, sets) in [
+                ("publisher", &hub.auth.publisher_keys, &jwks.publisher),
+                ("subscriber", &hub.auth.subscriber_keys, &jwks.subscriber),
+            ] {
+                if keys.is_empty() && sets.is_empty() {
+                    tracing::warn!(
+                        "no {role} key is configured: every {role} token will be refused"
+                    );
+                }
+            }
         }
     }
     Ok(Settings {
@@ -444,6 +626,7 @@ fn resolve(args: Args) -> anyhow::Result<Settings> {
         tls,
         hub,
         dev_secret,
+        jwks,
     })
 }
 
@@ -587,7 +770,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         tls,
         hub: mut config,
         dev_secret,
+        jwks,
     } = settings;
+    jwks.load(&mut config.auth).await?;
     let (store, store_label): (Arc<dyn Store>, String) = match &store {
         StoreChoice::Sqlite(path) => (
             config
@@ -787,6 +972,38 @@ mod tests {
         assert!(
             format!("{err:#}").contains("unknown field `stroe`"),
             "{err:#}"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn jwks_settings_from_the_file_go_to_each_role() {
+        let dir = std::env::temp_dir().join(format!("sse-serve-jwks-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("hub.toml");
+        std::fs::write(
+            &file,
+            "store = \"memory://\"\njwt_jwks_url = \"https://idp.example/jwks\"\n\
+             subscriber_jwks_file = \"/etc/sse/sub.jwks.json\"\njwt_jwks_min_refresh = 5\n\
+             jwt_jwks_refresh = 120\njwt_jwks_timeout = 2.5\njwt_jwks_cacert = \"/etc/sse/ca.pem\"\n",
+        )
+        .unwrap();
+        let s = resolve(Args {
+            config: Some(file),
+            ..Args::default()
+        })
+        .unwrap();
+        let url = JwksSpec::Url("https://idp.example/jwks".into());
+        let sub_file = JwksSpec::File("/etc/sse/sub.jwks.json".into());
+        assert_eq!(s.jwks.publisher, std::slice::from_ref(&url));
+        assert_eq!(s.jwks.subscriber, [url, sub_file]);
+        assert_eq!(s.jwks.refresh.min_interval, Duration::from_secs(5));
+        assert_eq!(s.jwks.refresh.interval, Duration::from_secs(120));
+        assert_eq!(s.jwks.refresh.timeout, Duration::from_millis(2500));
+        assert_eq!(s.jwks.cacert.as_deref(), Some(Path::new("/etc/sse/ca.pem")));
+        assert!(
+            s.dev_secret.is_none(),
+            "a key set is a key: no development key"
         );
         let _ = std::fs::remove_dir_all(dir);
     }

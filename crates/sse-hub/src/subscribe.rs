@@ -306,8 +306,9 @@ pub struct SubscriptionInfo<'a> {
 /// The subscription's topic (M39, L6), relative to the hub's origin:
 /// `{hub path}/subscriptions/{matchType}/{match}/{subscriber}`, with
 /// `{match}` and `{subscriber}` each percent-encoded once as a whole. The
-/// path segment uses the canonical names `Exact`/`URLPattern`; legacy
-/// subscriptions have no type segment.
+/// type segment is H's lowercase `exact`/`urlpattern` in the
+/// [`Json`](SubscriptionFormat::Json) format and S's `Exact`/`URLPattern` in
+/// [`JsonLd`](SubscriptionFormat::JsonLd); legacy subscriptions have none.
 pub fn subscription_topic(
     hub: &HubUrl,
     info: &SubscriptionInfo<'_>,
@@ -316,11 +317,16 @@ pub fn subscription_topic(
     let base = hub.path().trim_end_matches('/');
     let pattern = encode_path_segment(info.matcher.pattern());
     let subscriber = encode_path_segment(info.subscriber);
+    let match_type = info.matcher.match_type();
     match format {
         SubscriptionFormat::Legacy => format!("{base}/subscriptions/{pattern}/{subscriber}"),
-        _ => format!(
+        SubscriptionFormat::Json => format!(
             "{base}/subscriptions/{}/{pattern}/{subscriber}",
-            info.matcher.match_type().as_str()
+            match_type.as_lower_str()
+        ),
+        SubscriptionFormat::JsonLd => format!(
+            "{base}/subscriptions/{}/{pattern}/{subscriber}",
+            match_type.as_str()
         ),
     }
 }

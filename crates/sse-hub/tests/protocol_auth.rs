@@ -513,17 +513,25 @@ fn m25_malformed_requests_are_400_invalid_request() {
         (err.status().as_u16(), err.bearer_error()),
         (400, Some("invalid_request"))
     );
-    let query = TokenSources {
-        query: b"match=a&access_token=x",
-        ..TokenSources::default()
-    };
-    let err = authorizer()
-        .authorize_subscribe(&query, true, NOW)
-        .unwrap_err();
-    assert_eq!(
-        (err.status().as_u16(), err.bearer_error()),
-        (400, Some("invalid_request"))
-    );
+}
+
+#[test]
+fn m27_h_query_tokens_are_ignored_on_current_requests() {
+    let good = hs(SUB_SECRET, &all_rights());
+    for auth in [authorizer(), legacy_authorizer()] {
+        let q = format!("match=a&access_token={good}").into_bytes();
+        let current = TokenSources {
+            query: &q,
+            ..TokenSources::default()
+        };
+        // Ignored: anonymous when allowed, the bare 401 otherwise.
+        assert!(auth
+            .authorize_subscribe(&current, true, NOW)
+            .unwrap()
+            .is_none());
+        let err = auth.authorize_subscribe(&current, false, NOW).unwrap_err();
+        assert_eq!((err.status().as_u16(), err.bearer_error()), (401, None));
+    }
 }
 
 #[test]
@@ -663,6 +671,7 @@ fn m27_s_and_l4_query_token_behind_the_switch_header_query_cookie() {
         let sources = TokenSources {
             query: &q,
             cookies: &[&cookie],
+            legacy_request: true,
             ..TokenSources::default()
         };
         let creds = auth
@@ -679,6 +688,7 @@ fn m27_s_and_l4_query_token_behind_the_switch_header_query_cookie() {
         let sources = TokenSources {
             authorization: &[&h],
             query: &bad_q,
+            legacy_request: true,
             ..TokenSources::default()
         };
         let creds = auth
@@ -691,8 +701,10 @@ fn m27_s_and_l4_query_token_behind_the_switch_header_query_cookie() {
             "header beats query"
         );
     }
+    // The metadata describes the current generation only (`--legacy` does
+    // not change it).
     let meta = auth.resource_metadata(false);
-    assert_eq!(meta["bearer_methods_supported"], json!(["header", "query"]));
+    assert_eq!(meta["bearer_methods_supported"], json!(["header"]));
 }
 
 // ---- M30/M31: authorization_details -----------------------------------------
@@ -1016,6 +1028,7 @@ fn l4_authorization_query_and_legacy_cookie() {
     let q = format!("topic=x&authorization={t}").into_bytes();
     let sources = TokenSources {
         query: &q,
+        legacy_request: true,
         ..TokenSources::default()
     };
     assert!(auth

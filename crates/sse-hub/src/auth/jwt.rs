@@ -333,8 +333,14 @@ fn b64(part: &str) -> Result<Vec<u8>, Fault> {
         .map_err(|_| "the token is not valid base64url")
 }
 
-/// Splits, decodes and verifies a compact JWS with `keys`.
-pub(crate) fn verify(token: &str, keys: &[VerificationKey]) -> Result<Verified, Fault> {
+/// The fault for a token whose `kid` no key has (of any algorithm): with
+/// keys from a JWK Set, a sign that the provider rotated its keys and the
+/// set should be refreshed.
+pub(crate) const UNKNOWN_KID: Fault = "no key has the token's kid";
+
+/// Splits, decodes and verifies a compact JWS with the keys of `key_sets`
+/// (configured keys and JWK Set snapshots, as one list).
+pub(crate) fn verify(token: &str, key_sets: &[&[VerificationKey]]) -> Result<Verified, Fault> {
     let mut parts = token.split('.');
     let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -359,12 +365,18 @@ pub(crate) fn verify(token: &str, keys: &[VerificationKey]) -> Result<Verified, 
         Some(_) => return Err("the token typ is not a string"),
     };
     let kid = header.get("kid").and_then(Value::as_str);
+    let all_keys = || key_sets.iter().flat_map(|set| set.iter());
+    let unknown_kid = kid.is_some_and(|kid| !all_keys().any(|k| k.kid.as_deref() == Some(kid)));
 
     // Only keys configured for exactly this algorithm (the allowlist), keys
     // with a matching kid first. `jku`, `jwk`, `x5u`, `x5c` are never used.
-    let mut candidates: Vec<&VerificationKey> = keys.iter().filter(|k| k.alg == alg).collect();
+    let mut candidates: Vec<&VerificationKey> = all_keys().filter(|k| k.alg == alg).collect();
     if candidates.is_empty() {
-        return Err("the token's algorithm is not allowed");
+        return Err(if unknown_kid {
+            UNKNOWN_KID
+        } else {
+            "the token's algorithm is not allowed"
+        });
     }
     if let Some(kid) = kid {
         candidates.sort_by_key(|k| k.kid.as_deref() != Some(kid));
@@ -384,11 +396,45 @@ pub(crate) fn verify(token: &str, keys: &[VerificationKey]) -> Result<Verified, 
         .unwrap_or(false)
     });
     if !valid {
-        return Err("the token signature is invalid");
+        return Err(if unknown_kid {
+            UNKNOWN_KID
+        } else {
+            "the token signature is invalid"
+        });
     }
     let claims: Map<String, Value> = serde_json::from_slice(&b64(payload_b64)?)
         .map_err(|_| "the token claims are not a JSON object")?;
     Ok(Verified { typ, claims })
+}
+
+/// Whether `token` looks like a Mercure 0.x token (L3): its header has no
+/// `typ` or `typ: JWT`, and its claims (read without checking the
+/// signature) hold a `mercure` claim. Only used to explain a refusal: the
+/// answer depends on nothing but the token's own text.
+pub(crate) fn looks_legacy(token: &str) -> bool {
+    let mut parts = token.split('.');
+    let (Some(header_b64), Some(payload_b64)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    let decode = |part: &str| -> Option<Map<String, Value>> {
+        serde_json::from_slice(&b64(part).ok()?).ok()
+    };
+    let (Some(header), Some(claims)) = (decode(header_b64), decode(payload_b64)) else {
+        return false;
+    };
+    let legacy_typ = match header.get("typ") {
+        None => true,
+        Some(Value::String(t)) => t.eq_ignore_ascii_case("JWT"),
+        Some(_) => false,
+    };
+    legacy_typ && has_legacy_claim(&claims)
+}
+
+/// Whether the claims hold the 0.x `mercure` claim (or its URL spelling).
+pub(crate) fn has_legacy_claim(claims: &Map<String, Value>) -> bool {
+    ["mercure", "https://mercure.rocks/"]
+        .iter()
+        .any(|name| claims.get(*name).is_some_and(|c| !c.is_null()))
 }
 
 /// A NumericDate claim (RFC 7519 §2): a JSON number of seconds, possibly

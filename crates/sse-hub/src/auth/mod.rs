@@ -31,6 +31,7 @@
 //! ```
 
 mod grants;
+mod jwks;
 mod jwt;
 mod mint;
 mod rejection;
@@ -39,6 +40,10 @@ use serde_json::{json, Map, Value};
 
 pub use grants::GrantLimits;
 use grants::{Action, Grants};
+pub use jwks::{
+    BoxError, FetchFuture, JwksError, JwksFile, JwksKeys, JwksRefresh, JwksSource, MAX_JWKS_KEYS,
+    MAX_JWKS_LEN,
+};
 pub use jwt::{InvalidKey, JwtAlgorithm, VerificationKey};
 pub use mint::{mint_hs256, MintError, TokenSpec};
 use rejection::BearerError;
@@ -64,6 +69,11 @@ pub struct AuthConfig {
     /// Keys that may sign subscribers' tokens (SHOULD differ from the
     /// publishers', M24).
     pub subscriber_keys: Vec<VerificationKey>,
+    /// JWK Sets whose keys may also sign publishers' tokens (an identity
+    /// provider's `jwks_uri`, a file), kept current by [`JwksKeys`].
+    pub publisher_jwks: Vec<JwksKeys>,
+    /// JWK Sets whose keys may also sign subscribers' tokens.
+    pub subscriber_jwks: Vec<JwksKeys>,
     /// The resource identifier that `aud` must contain (M24), usually the hub
     /// URL. Advertised as `resource` in the metadata (M44).
     pub audience: String,
@@ -74,12 +84,15 @@ pub struct AuthConfig {
     /// Clock-skew allowance for `exp` and `nbf`, in seconds.
     pub leeway_secs: u64,
     /// L3/L7 compatibility: accept tokens without `typ: at+jwt` whose rights
-    /// are in a `mercure` claim; `exp` and `aud` are then optional. Off by
-    /// default.
+    /// are in a `mercure` claim; `exp` and `aud` are then optional. A token
+    /// of another `typ` without that claim is still invalid. Off by default.
     pub legacy_tokens: bool,
-    /// S/L compatibility: accept a token in the `access_token` (S) or
-    /// `authorization` (L4) query parameter. Off by default (H refuses it;
-    /// query strings end up in logs).
+    /// L4 compatibility: on legacy requests
+    /// ([`TokenSources::legacy_request`]) only, accept a token in the
+    /// `authorization` (L4) or `access_token` query parameter, between the
+    /// header and the cookie. Current-generation requests never read the
+    /// query (H: the parameter is ignored). Off by default (query strings
+    /// end up in logs).
     pub query_token: bool,
     /// Cookie names to read a token from, in order of preference. Default:
     /// the H name, then the S name, then the legacy name.
@@ -104,6 +117,8 @@ impl AuthConfig {
         AuthConfig {
             publisher_keys: Vec::new(),
             subscriber_keys: Vec::new(),
+            publisher_jwks: Vec::new(),
+            subscriber_jwks: Vec::new(),
             audience: audience.into(),
             issuer: None,
             leeway_secs: 0,
@@ -141,6 +156,11 @@ pub struct TokenSources<'a> {
     pub cookies: &'a [&'a [u8]],
     /// The raw query string (for the compatibility query parameters).
     pub query: &'a [u8],
+    /// Whether the request is a 0.x one (L7: a subscription by `topic=`
+    /// selectors and no `match*` parameter, or a legacy subscriptions-API
+    /// path). Only such requests may carry a query token, and only with
+    /// [`AuthConfig::query_token`].
+    pub legacy_request: bool,
 }
 
 /// How the token travelled (M27, L4).
@@ -291,8 +311,70 @@ impl Authorizer {
         )
     }
 
+    /// M25: one answer for every invalid-token cause (a client learns
+    /// nothing about the hub's keys, clock or rules from it); the cause goes
+    /// to the debug log only.
     fn invalid_token(&self, fault: &'static str) -> Rejection {
-        Rejection::bearer(BearerError::InvalidToken, fault, Some(&self.metadata_url))
+        tracing::debug!(cause = fault, "access token refused");
+        Rejection::bearer(
+            BearerError::InvalidToken,
+            INVALID_TOKEN,
+            Some(&self.metadata_url),
+        )
+    }
+
+    /// The refusal of `token` for `fault`: [`invalid_token`](Self::invalid_token),
+    /// with a body that names the compatibility switch when the token looks
+    /// like a 0.x one and legacy tokens are off, and marked for a key
+    /// refresh when its `kid` is unknown and the role has JWK Sets.
+    fn refuse_token(&self, role: Role, token: &str, fault: &'static str) -> Rejection {
+        let mut rejection = self.invalid_token(fault);
+        if !self.config.legacy_tokens && jwt::looks_legacy(token) {
+            rejection = rejection.with_message(LEGACY_TOKEN_HINT);
+        }
+        if fault == jwt::UNKNOWN_KID && !self.jwks(role).is_empty() {
+            rejection = rejection.for_unknown_kid(role);
+        }
+        rejection
+    }
+
+    fn jwks(&self, role: Role) -> &[JwksKeys] {
+        match role {
+            Role::Publisher => &self.config.publisher_jwks,
+            Role::Subscriber => &self.config.subscriber_jwks,
+        }
+    }
+
+    /// After `rejection`: when it was caused by a token `kid` that no key
+    /// has and the role has JWK Sets, refreshes them (rate-limited, see
+    /// [`JwksKeys::refresh_for_unknown_kid`]) and tells whether checking
+    /// the token again may now succeed.
+    pub async fn refresh_for(&self, rejection: &Rejection) -> bool {
+        let Some(role) = rejection.unknown_kid() else {
+            return false;
+        };
+        let mut changed = false;
+        for set in self.jwks(role) {
+            changed |= set.refresh_for_unknown_kid().await;
+        }
+        changed
+    }
+
+    /// Runs `check` (an `authorize_*` call) and, when it fails on a `kid`
+    /// unknown to the role's JWK Sets, refreshes them once and runs it again:
+    /// a provider's key rotation costs no refused request.
+    ///
+    /// # Errors
+    ///
+    /// Those of `check`.
+    pub async fn with_key_refresh<T>(
+        &self,
+        check: impl Fn(&Self) -> Result<T, Rejection>,
+    ) -> Result<T, Rejection> {
+        match check(self) {
+            Err(r) if self.refresh_for(&r).await => check(self),
+            other => other,
+        }
     }
 
     fn invalid_request(&self, description: &'static str) -> Rejection {
@@ -304,16 +386,16 @@ impl Authorizer {
     }
 
     /// Finds the one token a request presents, by precedence: the
-    /// `Authorization: Bearer` header, then (compatibility only) the
-    /// `access_token`/`authorization` query parameter, then the first
-    /// configured cookie name present (M27, L4). `Ok(None)`: no token.
+    /// `Authorization: Bearer` header, then (legacy requests with
+    /// [`AuthConfig::query_token`] only, L4) the `authorization`/`access_token`
+    /// query parameter, then the first configured cookie name present (M27).
+    /// Elsewhere the query parameters are ignored (M27-H). `Ok(None)`: no
+    /// token.
     ///
     /// # Errors
     ///
-    /// 400 `invalid_request` for several `Authorization: Bearer` headers, or a
-    /// token query parameter while [`AuthConfig::query_token`] is off;
-    /// 401 `invalid_token` for a Bearer header or query token that is not a
-    /// well-formed token.
+    /// 400 `invalid_request` for several `Authorization: Bearer` headers;
+    /// 401 `invalid_token` for a token that is not well-formed.
     pub fn extract_token<'a>(
         &self,
         sources: &TokenSources<'a>,
@@ -344,19 +426,10 @@ impl Authorizer {
             return self.checked_token(token, TokenTransport::Header).map(Some);
         }
 
-        let mut query_token: Option<Vec<u8>> = None;
-        for (name, value) in form_pairs(sources.query) {
-            if name == b"access_token" || name == b"authorization" {
-                if !self.config.query_token {
-                    return Err(self.invalid_request(
-                        "tokens are not accepted in the query string: use the Authorization header or a cookie",
-                    ));
-                }
-                query_token.get_or_insert(value);
+        if self.config.query_token && sources.legacy_request {
+            if let Some(token) = query_token(sources.query) {
+                return self.checked_token(&token, TokenTransport::Query).map(Some);
             }
-        }
-        if let Some(token) = query_token {
-            return self.checked_token(&token, TokenTransport::Query).map(Some);
         }
 
         for name in &self.config.cookie_names {
@@ -419,40 +492,59 @@ impl Authorizer {
         if token.len() > self.config.max_token_len {
             return Err(self.invalid_token("the token is too long"));
         }
-        let verified = jwt::verify(token, keys).map_err(|f| self.invalid_token(f))?;
+        self.check(role, keys, token, now, transport)
+            .map_err(|fault| self.refuse_token(role, token, fault))
+    }
+
+    /// Every M24/M30/L3 check of `token`; the fault says which failed.
+    fn check(
+        &self,
+        role: Role,
+        keys: &[VerificationKey],
+        token: &str,
+        now: u64,
+        transport: TokenTransport,
+    ) -> Result<Credentials, &'static str> {
+        // The configured keys, then a snapshot of each JWK Set (a refresh
+        // that lands meanwhile is seen by the next request).
+        let snapshots: Vec<std::sync::Arc<[VerificationKey]>> =
+            self.jwks(role).iter().map(JwksKeys::keys).collect();
+        let mut key_sets: Vec<&[VerificationKey]> = Vec::with_capacity(1 + snapshots.len());
+        key_sets.push(keys);
+        key_sets.extend(snapshots.iter().map(|s| &**s));
+        let verified = jwt::verify(token, &key_sets)?;
         let claims = &verified.claims;
         // RFC 9068 §2.1: `at+jwt`, and its media-type form (any case, H).
         let access_token_typ = verified.typ.as_deref().is_some_and(|t| {
             t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
         });
         let legacy = !access_token_typ;
-        if legacy && !self.config.legacy_tokens {
-            return Err(self.invalid_token("the token typ must be at+jwt"));
+        // L7: another `typ` is a 0.x token only with the 0.x claim, and
+        // only behind the switch; anything else is a current-generation
+        // token of the wrong type (H: 401, never a token without rights).
+        if legacy && !(self.config.legacy_tokens && jwt::has_legacy_claim(claims)) {
+            return Err("the token typ must be at+jwt");
         }
 
         let now_f = now as f64;
         let leeway = self.config.leeway_secs as f64;
-        let exp = jwt::numeric_date(claims, "exp").map_err(|f| self.invalid_token(f))?;
+        let exp = jwt::numeric_date(claims, "exp")?;
         match exp {
-            None if !legacy => return Err(self.invalid_token("the token has no exp")),
-            Some(exp) if now_f >= exp + leeway => {
-                return Err(self.invalid_token("the token has expired"))
-            }
+            None if !legacy => return Err("the token has no exp"),
+            Some(exp) if now_f >= exp + leeway => return Err("the token has expired"),
             _ => {}
         }
-        if let Some(nbf) = jwt::numeric_date(claims, "nbf").map_err(|f| self.invalid_token(f))? {
+        if let Some(nbf) = jwt::numeric_date(claims, "nbf")? {
             if now_f + leeway < nbf {
-                return Err(self.invalid_token("the token is not valid yet"));
+                return Err("the token is not valid yet");
             }
         }
         // Legacy tokens may omit `aud`, but one meant for another resource is
         // still refused.
-        if !legacy || claims.contains_key("aud") {
-            let ok = jwt::audience_contains(claims, &self.config.audience)
-                .map_err(|f| self.invalid_token(f))?;
-            if !ok {
-                return Err(self.invalid_token("the token audience does not include this hub"));
-            }
+        if (!legacy || claims.contains_key("aud"))
+            && !jwt::audience_contains(claims, &self.config.audience)?
+        {
+            return Err("the token audience does not include this hub");
         }
         // M24: `iss` is exact when configured; otherwise, when the metadata
         // lists authorization servers, it must be one of them.
@@ -465,15 +557,14 @@ impl Authorizer {
             (None, _) => true,
         };
         if !issuer_ok {
-            return Err(self.invalid_token("the token issuer is not accepted"));
+            return Err("the token issuer is not accepted");
         }
         let limits = &self.config.grant_limits;
         let grants = if legacy {
             grants::from_legacy_claim(claims, &self.hub, limits)
         } else {
             grants::from_authorization_details(claims, &self.hub, limits)
-        }
-        .map_err(|f| self.invalid_token(f))?;
+        }?;
         Ok(Credentials {
             grants,
             // `as` saturates; a past `exp` was refused above.
@@ -546,6 +637,15 @@ impl Authorizer {
         now: u64,
     ) -> Result<Option<Credentials>, Rejection> {
         match self.authenticate(Role::Subscriber, sources, now)? {
+            // A 0.x client's token in the query, on a hub that does not read
+            // it: refused with the reason rather than served anonymously
+            // without its private updates.
+            None if sources.legacy_request
+                && !self.config.query_token
+                && query_token(sources.query).is_some() =>
+            {
+                Err(self.token_required().with_message(LEGACY_QUERY_HINT))
+            }
             None if !allow_anonymous => Err(self.token_required()),
             other => Ok(other),
         }
@@ -577,11 +677,10 @@ impl Authorizer {
         if let Some(jwks) = &self.config.jwks_uri {
             doc.insert("jwks_uri".into(), json!(jwks));
         }
-        let mut methods = vec!["header"];
-        if self.config.query_token {
-            methods.push("query");
-        }
-        doc.insert("bearer_methods_supported".into(), json!(methods));
+        // Query tokens exist only for 0.x requests, which read no metadata:
+        // the document describes the current generation, whatever the
+        // compatibility switches.
+        doc.insert("bearer_methods_supported".into(), json!(["header"]));
         if let Some(cookie) = self.config.cookie_names.first() {
             doc.insert("mercure_cookie".into(), json!(cookie));
         }
@@ -646,6 +745,26 @@ pub fn resource_metadata_url(hub: &HubUrl) -> String {
     let origin = url.origin().ascii_serialization();
     let path = url.path().trim_end_matches('/');
     format!("{origin}/.well-known/oauth-protected-resource{path}")
+}
+
+/// The body of every invalid-token answer (M25).
+const INVALID_TOKEN: &str = "the access token is invalid";
+
+/// The body of the invalid-token answer for a token that looks like 0.x.
+const LEGACY_TOKEN_HINT: &str = "the access token is invalid: it looks like a Mercure 0.x token \
+(a `mercure` claim, no `typ: at+jwt`), which this hub accepts only in compatibility mode \
+(`sse serve --legacy`, SSE_LEGACY=1)";
+
+/// The body of the 401 for a 0.x request whose token is in the query string.
+const LEGACY_QUERY_HINT: &str = "an access token is required: this 0.x request carries one in \
+the query string, which this hub reads only in compatibility mode (`sse serve --legacy`, \
+SSE_LEGACY=1); otherwise send it in the Authorization header or a cookie";
+
+/// The first `authorization` (L4) or `access_token` (S) query parameter.
+fn query_token(query: &[u8]) -> Option<Vec<u8>> {
+    form_pairs(query)
+        .find(|(name, _)| name == b"authorization" || name == b"access_token")
+        .map(|(_, value)| value)
 }
 
 fn string_claim(claims: &Map<String, Value>, name: &str) -> Option<String> {

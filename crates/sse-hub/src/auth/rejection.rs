@@ -5,6 +5,8 @@ use std::fmt;
 
 use http::StatusCode;
 
+use super::Role;
+
 /// A refused request: the HTTP status, an RFC 6750 `WWW-Authenticate`
 /// challenge where one applies, and a human-readable body.
 ///
@@ -18,6 +20,9 @@ pub struct Rejection {
     kind: Kind,
     message: Cow<'static, str>,
     challenge: Option<Box<str>>,
+    /// Set on an `invalid_token` for a token whose `kid` no key of this
+    /// role has, when the role has JWK Sets that a refresh may complete.
+    unknown_kid: Option<Role>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +77,7 @@ impl Rejection {
             kind,
             message: message.into(),
             challenge: None,
+            unknown_kid: None,
         }
     }
 
@@ -108,7 +114,25 @@ impl Rejection {
             kind,
             message: Cow::Borrowed(description),
             challenge: Some(challenge.into_boxed_str()),
+            unknown_kid: None,
         }
+    }
+
+    /// The same rejection with another body text (the challenge is kept).
+    pub(crate) fn with_message(mut self, message: impl Into<Cow<'static, str>>) -> Self {
+        self.message = message.into();
+        self
+    }
+
+    /// Marks a rejection caused by an unknown `kid` among `role`'s keys.
+    pub(crate) fn for_unknown_kid(mut self, role: Role) -> Self {
+        self.unknown_kid = Some(role);
+        self
+    }
+
+    /// The role whose JWK Sets may know the token's `kid` after a refresh.
+    pub(crate) fn unknown_kid(&self) -> Option<Role> {
+        self.unknown_kid
     }
 
     /// The HTTP status to answer with.

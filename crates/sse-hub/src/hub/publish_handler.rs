@@ -99,19 +99,22 @@ pub(crate) async fn handle(state: Arc<HubState>, request: Request) -> Response {
     let query = parts.uri.query().unwrap_or("").as_bytes();
     let authorization = header_values(&parts.headers, header::AUTHORIZATION);
     let cookies = header_values(&parts.headers, header::COOKIE);
+    // A publish looks the same in both generations: never a legacy
+    // request, so a token in the query string is ignored (M27-H).
     let sources = TokenSources {
         authorization: &authorization,
         cookies: &cookies,
         query,
+        legacy_request: false,
     };
-    let credentials =
-        match state
-            .authorizer
-            .authorize_publish(&sources, publish.topics(), unix_now())
-        {
-            Ok(c) => c,
-            Err(r) => return rejection(&r),
-        };
+    let credentials = match state
+        .authorizer
+        .with_key_refresh(|a| a.authorize_publish(&sources, publish.topics(), unix_now()))
+        .await
+    {
+        Ok(c) => c,
+        Err(r) => return rejection(&r),
+    };
     if credentials.transport() == TokenTransport::Cookie {
         // M29: a cookie rides along with any cross-site form post; only the
         // configured origins may publish with one.

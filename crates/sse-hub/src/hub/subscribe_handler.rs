@@ -120,12 +120,14 @@ pub(crate) async fn handle(state: Arc<HubState>, request: Request) -> Response {
         authorization: &authorization,
         cookies: &cookies,
         query,
+        legacy_request: request.is_legacy(),
     };
-    let credentials = match state.authorizer.authorize_subscribe(
-        &sources,
-        state.config.allow_anonymous,
-        unix_now(),
-    ) {
+    let allow_anonymous = state.config.allow_anonymous;
+    let credentials = match state
+        .authorizer
+        .with_key_refresh(|a| a.authorize_subscribe(&sources, allow_anonymous, unix_now()))
+        .await
+    {
         Ok(c) => c,
         Err(r) => return rejection(&r),
     };

@@ -145,10 +145,12 @@ pub(crate) async fn handle(State(state): State<Arc<HubState>>, request: Request)
         authorization: &authorization,
         cookies: &cookies,
         query: request.uri().query().unwrap_or("").as_bytes(),
+        legacy_request: legacy_path,
     };
     let credentials = match state
         .authorizer
-        .authorize_subscribe(&sources, false, unix_now())
+        .with_key_refresh(|a| a.authorize_subscribe(&sources, false, unix_now()))
+        .await
     {
         Ok(Some(c)) => c,
         Ok(None) => return rejection(&state.authorizer.token_required()),

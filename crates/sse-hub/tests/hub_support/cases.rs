@@ -756,28 +756,184 @@ async fn m27_token_transport_header_then_cookie_and_no_query() {
         )
         .await;
     assert!(sub.is_ok());
-    // H: no tokens in the query string.
+    hub.stop().await;
+}
+
+/// Subscribes, then checks that a private update on `topic` arrives: the
+/// token (however it travelled) was the one used.
+async fn assert_reads_private(hub: &TestHub, query: &str, headers: &[(&str, &str)], topic: &str) {
+    let mut sub = hub
+        .try_subscribe(query, headers)
+        .await
+        .unwrap_or_else(|r| panic!("{query:?} refused: {} {}", r.status, r.text()));
+    hub.publish_ok(&format!("topic={}&data=secret&private", enc(topic)))
+        .await;
+    assert_eq!(sub.next_update().await.data.as_deref(), Some("secret"));
+}
+
+#[tokio::test]
+async fn m27_h_access_token_is_ignored_on_current_requests() {
+    // `--legacy` ("also accept 0.x") must not change current requests.
+    for legacy in [false, true] {
+        let hub = TestHub::memory(|c| {
+            c.allow_anonymous = false;
+            c.auth.legacy_tokens = legacy;
+            c.auth.query_token = legacy;
+        })
+        .await;
+        let token = hub.sub_token(vec![exact(BOOK1)]);
+        let q = format!("match={}", enc(BOOK1));
+        // Only in the query: as if there were no token (401, no error code).
+        let r = hub
+            .try_subscribe(&format!("{q}&access_token={token}"), &[])
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("legacy={legacy}: a query token was used"));
+        assert_eq!(r.status, 401, "legacy={legacy}: {}", r.text());
+        let challenge = r.header("www-authenticate").unwrap();
+        assert!(!challenge.contains("error="), "{challenge}");
+        // Beside a header or a cookie, a bad query token changes nothing:
+        // header, then cookie.
+        let garbage = format!("{q}&access_token=garbage");
+        assert_reads_private(&hub, &garbage, &[("authorization", &bearer(&token))], BOOK1).await;
+        let cookie = format!("__Secure-mercure_access_token={token}");
+        assert_reads_private(&hub, &garbage, &[("cookie", &cookie)], BOOK1).await;
+        // A publish never reads the query either.
+        let r = hub
+            .request(
+                "POST",
+                &format!("{HUB_PATH}?access_token={}", hub.pub_token()),
+                &[("content-type", "application/x-www-form-urlencoded")],
+                b"topic=t",
+            )
+            .await;
+        assert_eq!(r.status, 401, "legacy={legacy}: {}", r.text());
+        hub.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn l4_query_tokens_only_on_legacy_requests_behind_the_switch() {
+    let hub = TestHub::memory(|c| {
+        c.allow_anonymous = true;
+        c.auth.legacy_tokens = true;
+        c.auth.query_token = true;
+    })
+    .await;
+    let token = sign_legacy(SUB_SECRET, &json!({"mercure": {"subscribe": [BOOK1]}}));
+    for name in ["authorization", "access_token"] {
+        let q = format!("topic={}&{name}={token}", enc(BOOK1));
+        assert_reads_private(&hub, &q, &[], BOOK1).await;
+    }
+    hub.stop().await;
+    // Without the switch, a 0.x request's query token is not silently
+    // dropped (that would serve it anonymously, without its private
+    // updates): 401, and the answer names the switch.
+    let hub = TestHub::memory(|c| c.allow_anonymous = true).await;
     let r = hub
-        .try_subscribe(&format!("{q}&access_token={token}"), &[])
+        .try_subscribe(&format!("topic={}&authorization={token}", enc(BOOK1)), &[])
         .await
         .err()
         .expect("refused");
-    assert_eq!(r.status, 400);
+    assert_eq!(r.status, 401);
+    assert!(r.text().contains("--legacy"), "{}", r.text());
     hub.stop().await;
-    // S/L compatibility switch: the query token is accepted.
+}
+
+#[tokio::test]
+async fn m25_one_challenge_and_body_for_every_invalid_token_cause() {
+    let hub = TestHub::memory(|c| c.allow_anonymous = false).await;
+    let good = || claims(&hub.url, &["subscribe"], vec![exact("*")], 3600);
+    let mut no_exp = good();
+    no_exp.as_object_mut().unwrap().remove("exp");
+    let mut not_yet = good();
+    not_yet["nbf"] = json!(now() + 3600);
+    let mut no_details = good();
+    no_details["authorization_details"] = json!([{"type": TYPE_H, "actions": []}]);
+    let other_aud = claims(
+        "https://other.example/.well-known/mercure",
+        &["subscribe"],
+        vec![exact("*")],
+        3600,
+    );
+    let causes = [
+        (
+            "expired",
+            hub.token(SUB_SECRET, &["subscribe"], vec![exact("*")], -60),
+        ),
+        ("no exp", sign(SUB_SECRET, &no_exp)),
+        ("not yet valid", sign(SUB_SECRET, &not_yet)),
+        ("malformed details", sign(SUB_SECRET, &no_details)),
+        ("other audience", sign(SUB_SECRET, &other_aud)),
+        ("wrong key", sign(PUB_SECRET, &good())),
+        ("not a JWT", "not-a-jwt".to_owned()),
+    ];
+    let mut answers = Vec::new();
+    for (cause, token) in &causes {
+        let r = hub
+            .try_subscribe("match=t", &[("authorization", &bearer(token))])
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{cause}: accepted"));
+        assert_eq!(r.status, 401, "{cause}");
+        let challenge = r.header("www-authenticate").unwrap().to_owned();
+        assert!(challenge.contains("error=\"invalid_token\""), "{cause}: {challenge}");
+        answers.push((cause, challenge, r.text()));
+    }
+    let (_, challenge, body) = &answers[0];
+    for (cause, c, b) in &answers {
+        assert_eq!((c, b), (challenge, body), "{cause} is answered differently");
+    }
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn m24_h_a_token_of_another_typ_is_401_even_with_legacy_on() {
     let hub = TestHub::memory(|c| {
         c.allow_anonymous = false;
-        // The compatibility switch (`sse serve --legacy`) turns legacy
-        // claims on with query tokens.
-        c.auth.query_token = true;
         c.auth.legacy_tokens = true;
+        c.auth.query_token = true;
     })
     .await;
-    let token = hub.sub_token(vec![exact("*")]);
-    assert!(hub
-        .try_subscribe(&format!("match=t&access_token={token}"), &[])
+    // A current-generation claim set under `typ: JWT`: not at+jwt, and not
+    // a 0.x token either (no `mercure` claim).
+    let publisher = sign_legacy(
+        PUB_SECRET,
+        &claims(&hub.url, &["publish"], vec![exact("*")], 3600),
+    );
+    let r = hub.publish_with("topic=t&data=x", &publisher).await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert!(r
+        .header("www-authenticate")
+        .unwrap()
+        .contains("error=\"invalid_token\""));
+    let subscriber = sign_legacy(
+        SUB_SECRET,
+        &claims(&hub.url, &["subscribe"], vec![exact("*")], 3600),
+    );
+    let r = hub
+        .try_subscribe("match=t", &[("authorization", &bearer(&subscriber))])
         .await
-        .is_ok());
+        .err()
+        .expect("refused");
+    assert_eq!(r.status, 401);
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn l7_a_0x_token_without_the_switch_is_401_naming_legacy() {
+    let hub = TestHub::memory(|_| {}).await;
+    let legacy = sign_legacy(PUB_SECRET, &json!({"mercure": {"publish": ["*"]}}));
+    let r = hub.publish_with("topic=t&data=x", &legacy).await;
+    assert_eq!(r.status, 401);
+    assert!(r.text().contains("0.x") && r.text().contains("--legacy"), "{}", r.text());
+    // The challenge is the one every invalid token gets (M25).
+    let garbage = hub.publish_with("topic=t&data=x", "not-a-jwt").await;
+    assert_eq!(
+        r.header("www-authenticate"),
+        garbage.header("www-authenticate")
+    );
+    assert!(!garbage.text().contains("--legacy"), "{}", garbage.text());
     hub.stop().await;
 }
 
@@ -1021,10 +1177,11 @@ async fn m39_m40_m41_subscription_events_on_connect_and_disconnect() {
     assert_eq!(
         body["id"],
         format!(
-            "/.well-known/mercure/subscriptions/Exact/{}/{}",
+            "/.well-known/mercure/subscriptions/exact/{}/{}",
             enc(BOOK1),
             enc(&subscriber)
-        )
+        ),
+        "H: lowercase type segment"
     );
     drop(watched);
     let (_, body) = subscription_event(&mut watcher, BOOK1).await;
@@ -1058,6 +1215,14 @@ async fn m41_s_json_ld_subscription_events_behind_the_switch() {
     assert_eq!(body["@context"], "https://mercure.rocks/");
     assert_eq!(body["type"], "Subscription");
     assert_eq!(body["matchType"], "URLPattern");
+    assert!(
+        body["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("/.well-known/mercure/subscriptions/URLPattern/"),
+        "S: the previous type segment, {}",
+        body["id"]
+    );
     assert_eq!(own.event, None);
     hub.stop().await;
 }
@@ -1097,13 +1262,15 @@ async fn m42_subscriptions_api() {
     assert_eq!(items.len(), 2);
     let subscriber = items[0]["subscriber"].as_str().unwrap().to_owned();
 
-    let one_path = format!("{base}/Exact/{}/{}", enc(BOOK1), enc(&subscriber));
+    // H paths: lowercase type segments; the item's id is its own path.
+    let one_path = format!("{base}/exact/{}/{}", enc(BOOK1), enc(&subscriber));
     let r = hub.get(&one_path, &[("authorization", &auth)]).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["match"], BOOK1);
+    assert_eq!(r.json()["id"], one_path.as_str());
     let by_match = hub
         .get(
-            &format!("{base}/Exact/{}", enc(BOOK1)),
+            &format!("{base}/exact/{}", enc(BOOK1)),
             &[("authorization", &auth)],
         )
         .await;
@@ -1184,6 +1351,24 @@ async fn m44_protected_resource_metadata() {
     assert_eq!(doc["bearer_methods_supported"], json!(["header"]));
     assert_eq!(doc["mercure_cookie"], "__Secure-mercure_access_token");
     assert_eq!(doc["mercure_subscriptions"], true);
+    // `--legacy` adds the 0.x generation; the metadata describes the
+    // current one and stays the same.
+    let legacy = TestHub::memory(|c| {
+        c.subscriptions = true;
+        c.auth.legacy_tokens = true;
+        c.auth.query_token = true;
+    })
+    .await;
+    let mut legacy_doc = legacy
+        .get(
+            "/.well-known/oauth-protected-resource/.well-known/mercure",
+            &[],
+        )
+        .await
+        .json();
+    legacy_doc["resource"] = doc["resource"].clone();
+    assert_eq!(legacy_doc, doc);
+    legacy.stop().await;
     // Challenges point at it.
     let r = hub
         .request(
