@@ -76,13 +76,20 @@ mod connect;
 mod cookie;
 mod error;
 mod event;
+mod hook;
+mod proxy;
 pub mod reconnect;
+mod response;
 mod source;
+mod tls;
 
 pub use builder::Builder;
 pub use error::Error;
 pub use event::{Event, Message, ReadyState};
+pub use hook::Attempt;
+pub use proxy::Proxy;
 pub use reconnect::ReconnectPolicy;
+pub use response::Response;
 pub use source::{CloseHandle, EventSource};
 pub use sse_wire::{Limits, Text};
 
@@ -102,4 +109,7 @@ const _: () = {
     assert_send_sync::<Error>();
     assert_send_sync::<CloseHandle>();
     assert_send_sync::<Message>();
+    assert_send_sync::<Response>();
+    assert_send_sync::<Proxy>();
+    assert_send_sync::<Attempt>();
 };

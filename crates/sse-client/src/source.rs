@@ -20,9 +20,9 @@ use crate::connect::{self, Opened};
 use crate::cookie::CookieJar;
 use crate::error::{Error, Kind};
 use crate::reconnect::{Action, Disconnect, IdleCheck, IdleTimer, Reconnect};
-use crate::{Event, ReadyState};
+use crate::{Event, ReadyState, Response};
 
-type OpenFuture = Pin<Box<dyn Future<Output = Result<Opened, Error>> + Send>>;
+type OpenFuture = Pin<Box<dyn Future<Output = Result<(Response, Opened), Error>> + Send>>;
 
 /// A WHATWG `EventSource`: a [`Stream`] of [`Event`]s that connects,
 /// reconnects and resumes by itself.
@@ -51,6 +51,10 @@ pub struct EventSource {
     state: State,
     shared: Arc<Shared>,
     jar: Option<Arc<Mutex<CookieJar>>>,
+    /// Connection attempts started so far.
+    attempts: u64,
+    /// The head of the response that opened the latest connection.
+    response: Option<Box<Response>>,
 }
 
 /// What a [`CloseHandle`] shares with its source. The waker is that of the
@@ -134,6 +138,8 @@ impl EventSource {
             state: State::Start,
             shared: Arc::default(),
             jar: config.credentials.then(Arc::default),
+            attempts: 0,
+            response: None,
             config,
         }
     }
@@ -142,6 +148,28 @@ impl EventSource {
     /// a redirect, as in browsers).
     pub fn url(&self) -> &Uri {
         &self.config.url
+    }
+
+    /// The status and headers of the response that opened the latest
+    /// connection: set at each [`Event::Open`], kept after the connection
+    /// ends until the next one opens. `None` before the first open.
+    ///
+    /// ```no_run
+    /// # async fn f(mut source: sse_client::EventSource) {
+    /// use futures_util::StreamExt;
+    /// use sse_client::Event;
+    /// while let Some(event) = source.next().await {
+    ///     if let Event::Open = event {
+    ///         let head = source.response().expect("set at each open");
+    ///         if head.headers().get("mercure-last-event-id").is_some_and(|v| v == "earliest") {
+    ///             // The hub no longer has the history asked for: refetch the state.
+    ///         }
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn response(&self) -> Option<&Response> {
+        self.response.as_deref()
     }
 
     /// Connecting (or waiting to reconnect), open, or closed.
@@ -183,7 +211,9 @@ impl EventSource {
             self.config.clone(),
             self.jar.clone(),
             self.decoder.last_event_id().clone(),
+            self.attempts,
         );
+        self.attempts += 1;
         self.state = State::Connecting(Box::pin(fut));
     }
 
@@ -219,8 +249,13 @@ impl EventSource {
 fn cause(error: &Error) -> Disconnect {
     match error.kind() {
         Kind::NoContent => Disconnect::NoContent,
-        Kind::Status(s) => Disconnect::Status(s.as_u16()),
+        // A proxy refusing the tunnel is judged like the server's own
+        // status: for a plain http:// URL the two cannot be told apart.
+        Kind::Status(s) | Kind::ProxyStatus(s) => Disconnect::Status(s.as_u16()),
         Kind::Connect(_)
+        | Kind::ProxyConnect(_)
+        | Kind::Proxy(_)
+        | Kind::Hook
         | Kind::Tls(_)
         | Kind::Http
         | Kind::ConnectTimeout(_)
@@ -266,7 +301,8 @@ impl Stream for EventSource {
                     Poll::Pending => Step::Pending,
                 },
                 State::Connecting(fut) => match fut.as_mut().poll(cx) {
-                    Poll::Ready(Ok(opened)) => {
+                    Poll::Ready(Ok((head, opened))) => {
+                        this.response = Some(Box::new(head));
                         let now = Instant::now();
                         this.machine.on_open(now.into_std());
                         let idle = this.config.idle_timeout.map(|limit| {
@@ -281,7 +317,13 @@ impl Stream for EventSource {
                     Poll::Ready(Err(e)) => Step::Fail(e),
                     Poll::Pending => Step::Pending,
                 },
-                State::Open(open) => poll_open(open, &mut this.decoder, &mut this.machine, cx),
+                State::Open(open) => poll_open(
+                    open,
+                    &mut this.decoder,
+                    &mut this.machine,
+                    this.config.comments,
+                    cx,
+                ),
             };
             match step {
                 Step::Yield(ev) => return Poll::Ready(Some(ev)),
@@ -307,6 +349,7 @@ fn poll_open(
     open: &mut Live,
     decoder: &mut Decoder,
     machine: &mut Reconnect,
+    comments: bool,
     cx: &mut Context<'_>,
 ) -> Step {
     // Frames already buffered come first: the decoder holds at most what
@@ -318,6 +361,9 @@ fn poll_open(
                 return Step::Yield(Event::Message(m.into()));
             }
             Ok(Some(Frame::Retry(d))) => machine.on_retry(d),
+            Ok(Some(Frame::Comment(text))) if comments => {
+                return Step::Yield(Event::Comment(text));
+            }
             Ok(Some(_)) => {} // comments (keep-alives) and future frame kinds
             Ok(None) => break,
             Err(e) => return Step::Fail(Error::with(Kind::Decode, e)),
