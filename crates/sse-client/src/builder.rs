@@ -205,16 +205,17 @@ impl Builder {
     ///
     /// ```
     /// use sse_client::{http::HeaderMap, EventSource};
-    /// async fn fresh_token() -> std::io::Result<String> { Ok("t0k3n".into()) }
+    /// async fn fresh_token(attempt: u64) -> std::io::Result<String> {
+    ///     Ok(format!("token-{attempt}")) // ask the token service here
+    /// }
     ///
     /// let source = EventSource::builder("https://api.example.com/stream")
     ///     .before_connect(|attempt| {
-    ///         let first = attempt.number() == 0;
+    ///         let n = attempt.number();
     ///         async move {
-    ///             let token = fresh_token().await?;
+    ///             let token = fresh_token(n).await?;
     ///             let mut headers = HeaderMap::new();
     ///             headers.insert("authorization", format!("Bearer {token}").parse()?);
-    ///             let _ = first;
     ///             Ok::<_, Box<dyn std::error::Error + Send + Sync>>(headers)
     ///         }
     ///     })

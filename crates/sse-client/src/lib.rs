@@ -60,6 +60,19 @@
 //! so a hostile server cannot make the client use unbounded memory; typed
 //! JSON data with [`Message::json`].
 //!
+//! # For the APIs people consume
+//! - [`EventSource::response`]: the status and headers of each open
+//!   (`Mercure-Last-Event-ID: earliest`, rate limits, request IDs).
+//! - [`Builder::before_connect`]: an async hook before every attempt that
+//!   sets headers, such as a fresh bearer token.
+//! - [`Proxy`]: `HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY` and `NO_PROXY`
+//!   by default, or an explicit proxy; `https://` through `CONNECT`.
+//! - [`Builder::add_root_certificates_pem`] for a private CA.
+//! - [`Builder::comments`]: keep-alive comments as [`Event::Comment`].
+//! - POST streaming APIs: a non-idempotent request is never sent twice
+//!   unless [`ReconnectPolicy::reconnect_non_idempotent`] allows it (see
+//!   `examples/llm_stream.rs`).
+//!
 //! # Design
 //! The reconnect rules are a pure state machine ([`reconnect::Reconnect`]):
 //! it takes the time and what happened, and returns what to do, so every
@@ -96,7 +109,8 @@ pub use sse_wire::{Limits, Text};
 /// The `http` crate this one uses (for [`Builder::method`],
 /// [`Builder::headers`] and [`EventSource::url`]).
 pub use http;
-/// The `rustls` crate this one uses (for [`Builder::tls_config`]).
+/// The `rustls` crate this one uses (for [`Builder::tls_config`] and
+/// [`Builder::add_root_certificate`]).
 pub use rustls;
 
 // The source moves between threads in multi-threaded runtimes; errors

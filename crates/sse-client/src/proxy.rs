@@ -20,8 +20,8 @@ use crate::error::{Error, Kind};
 
 /// Which proxy, if any, each request of a source goes through.
 ///
-/// By default a source uses [`Proxy::from_env`]; [`Builder::proxy`]
-/// (crate::Builder::proxy) replaces that, and
+/// By default a source uses [`Proxy::from_env`];
+/// [`Builder::proxy`](crate::Builder::proxy) replaces that, and
 /// [`Builder::no_proxy`](crate::Builder::no_proxy) turns proxies off.
 ///
 /// ```
