@@ -41,8 +41,12 @@ type OpenFuture = Pin<Box<dyn Future<Output = Result<(Response, Opened), Error>>
 /// (`max_line` + `max_event`, plus one received chunk), hyper's HTTP/1 read
 /// buffer (at most 64 KiB) or, over HTTP/2, a 256 KiB flow-control window,
 /// at most 64 cookies of at most 4 KiB when
-/// [`with_credentials`](Builder::with_credentials) is on, and one event
-/// handed out at a time (there is no queue).
+/// [`with_credentials`](Builder::with_credentials) is on, the head of the
+/// latest response for [`response`](EventSource::response) (bounded like
+/// any response head: 64 KiB over HTTP/1, a 64 KiB header list over
+/// HTTP/2; about 0.7 KB for a typical one), a proxy's `CONNECT` answer
+/// while a tunnel opens (at most 16 KiB), and one event handed out at a
+/// time (there is no queue).
 #[must_use = "an EventSource does nothing unless its stream is polled"]
 pub struct EventSource {
     config: Arc<Config>,
