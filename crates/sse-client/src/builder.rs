@@ -356,7 +356,12 @@ impl Builder {
             .map_err(|e| Error::new(Kind::Builder(e)))?;
         let proxy = match self.proxy {
             Some(p) => p,
-            None => Proxy::from_env()?,
+            None => Proxy::from_env().map_err(|e| match e.kind() {
+                Kind::Builder(why) => Error::new(Kind::Builder(format!(
+                    "{why} (Builder::no_proxy or Builder::proxy ignores the environment)"
+                ))),
+                _ => e,
+            })?,
         };
         let policy = self.policy.for_method(&self.method);
         let config = Config {

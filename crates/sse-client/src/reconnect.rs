@@ -520,6 +520,34 @@ fn splitmix64(seed: u64) -> u64 {
 mod tests {
     use super::*;
 
+    #[test]
+    fn only_idempotent_methods_reconnect_unless_allowed() {
+        use http::Method;
+        for (method, reconnects) in [
+            (Method::GET, true),
+            (Method::HEAD, true),
+            (Method::PUT, true),
+            (Method::DELETE, true),
+            (Method::OPTIONS, true),
+            (Method::TRACE, true),
+            (Method::POST, false),
+            (Method::PATCH, false),
+            (Method::from_bytes(b"QUERY").unwrap(), false),
+        ] {
+            let policy = ReconnectPolicy::default().for_method(&method);
+            assert_eq!(policy.is_enabled(), reconnects, "{method}");
+            let allowed = ReconnectPolicy::default()
+                .reconnect_non_idempotent(true)
+                .for_method(&method);
+            assert!(allowed.is_enabled(), "{method}");
+        }
+        // A policy that never reconnects stays that way.
+        assert!(!ReconnectPolicy::never()
+            .reconnect_non_idempotent(true)
+            .for_method(&Method::GET)
+            .is_enabled());
+    }
+
     const S: Duration = Duration::from_secs(1);
 
     fn machine(policy: ReconnectPolicy) -> (Reconnect, Instant) {
