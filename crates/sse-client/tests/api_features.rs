@@ -353,3 +353,15 @@ fn bad_root_settings_fail_the_build() {
         .unwrap_err();
     assert!(e.is_builder(), "{e}");
 }
+
+#[tokio::test]
+async fn a_hook_that_never_answers_is_bounded_by_the_connect_timeout() {
+    let mut es = EventSource::builder("http://127.0.0.1:9/never-reached")
+        .connect_timeout(Some(std::time::Duration::from_millis(50)))
+        .reconnect(ReconnectPolicy::never())
+        .before_connect(|_| std::future::pending::<Result<HeaderMap, std::io::Error>>())
+        .build()
+        .unwrap();
+    let (e, _) = error(&mut es).await;
+    assert!(e.is_timeout() && !e.is_hook(), "{e:?}");
+}

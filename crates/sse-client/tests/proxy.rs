@@ -194,7 +194,7 @@ async fn no_proxy_bypasses_the_proxy() {
 }
 
 #[tokio::test]
-async fn an_unreachable_proxy_is_a_network_error_that_reconnects() {
+async fn an_unreachable_proxy_is_a_network_and_proxy_error() {
     // Nothing listens on this port once the listener is dropped.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -208,4 +208,46 @@ async fn an_unreachable_proxy_is_a_network_error_that_reconnects() {
         .unwrap();
     let (e, _) = error(&mut es).await;
     assert!(e.is_proxy() && e.is_connect() && e.is_network(), "{e:?}");
+}
+
+/// A hostile or broken proxy answering `CONNECT`: each answer ends the
+/// attempt with a proxy error, never a hang or an unbounded buffer.
+#[tokio::test]
+async fn a_broken_connect_answer_is_a_proxy_error() {
+    let endless_head = {
+        let mut head = b"HTTP/1.1 200 Connection established\r\n".to_vec();
+        while head.len() < 64 * 1024 {
+            head.extend_from_slice(b"x-padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+        }
+        head
+    };
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("endless head", endless_head),
+        ("not HTTP", b"SSH-2.0-OpenSSH_9.2\r\n\r\n".to_vec()),
+        (
+            "data after the head",
+            b"HTTP/1.1 200 OK\r\n\r\nnot from the server".to_vec(),
+        ),
+        ("closed", Vec::new()),
+    ];
+    for (case, answer) in cases {
+        let mut fake = serve(move |_| Reply::Close(answer.clone())).await;
+        let mut es = EventSource::builder("https://127.0.0.1:9/x")
+            .proxy(Proxy::all(&fake.url).unwrap())
+            .reconnect(ReconnectPolicy::never())
+            .build()
+            .unwrap();
+        let (e, will_reconnect) = error(&mut es).await;
+        assert!(
+            e.is_proxy() && e.is_network() && !will_reconnect,
+            "{case}: {e:?}"
+        );
+        let req = fake.request().await;
+        assert_eq!(
+            (req.method.as_str(), req.target.as_str()),
+            ("CONNECT", "127.0.0.1:9"),
+            "{case}"
+        );
+        end(&mut es).await;
+    }
 }
