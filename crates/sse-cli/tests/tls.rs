@@ -99,6 +99,16 @@ impl Pki {
         }
     }
 
+    /// `sse serve` with this certificate and key.
+    fn start_hub(&self) -> Hub {
+        start(&[
+            "--tls-cert",
+            &self.path("cert.pem"),
+            "--tls-key",
+            &self.path("key.pem"),
+        ])
+    }
+
     fn path(&self, name: &str) -> String {
         self.dir.path().join(name).display().to_string()
     }
@@ -205,12 +215,7 @@ where
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_negotiates_http2_and_holds_many_streams_on_one_connection() {
     let pki = Pki::new();
-    let hub = start(&[
-        "--tls-cert",
-        &pki.path("cert.pem"),
-        "--tls-key",
-        &pki.path("key.pem"),
-    ]);
+    let hub = pki.start_hub();
     let tls = pki.connect(hub.port, &[b"h2", b"http/1.1"]).await;
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
     let publish_over_http1 = || async {
@@ -301,12 +306,7 @@ fn listen_until_open(args: &[&str]) -> (String, String, bool) {
 #[test]
 fn listen_trusts_a_cacert_and_insecure_warns() {
     let pki = Pki::new();
-    let hub = start(&[
-        "--tls-cert",
-        &pki.path("cert.pem"),
-        "--tls-key",
-        &pki.path("key.pem"),
-    ]);
+    let hub = pki.start_hub();
     let sub = token(TokenSpec::subscriber("test-hub", [TOPIC]));
     let url = format!(
         "https://localhost:{}/.well-known/mercure?topic={}",
