@@ -6,7 +6,7 @@
 #   ./scripts/test.sh -p sse-wire   extra arguments go to `cargo test`
 #
 # Tests that need an outside program (chromium, nginx+nchan, redis-server,
-# node) skip with a message under a bare `cargo test`; here SSE_TEST_STRICT=1
+# node, tinyproxy) skip with a message under a bare `cargo test`; here SSE_TEST_STRICT=1
 # turns a missing program into a failure, so CI can never pass by skipping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +15,7 @@ source scripts/lib.sh
 started=$(date +%s)
 
 # What the integration tests drive: a real browser, real peers, real Redis.
-apt_install chromium nginx libnginx-mod-nchan redis-server curl
+apt_install chromium nginx libnginx-mod-nchan redis-server curl tinyproxy
 npm_ci tests/browser
 
 export SSE_TEST_STRICT=1

@@ -18,7 +18,9 @@ pub struct Args {
     /// Add a request header, as 'Name: value' (repeatable).
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
     headers: Vec<String>,
-    /// Request method (for POST-based SSE APIs).
+    /// Request method (for POST-based SSE APIs). A method that is not
+    /// idempotent (POST, PATCH) is never sent twice: the first disconnect
+    /// ends the command.
     #[arg(short = 'X', long, value_name = "METHOD", default_value = "GET")]
     method: String,
     /// Request body, sent on every (re)connection.
@@ -31,7 +33,8 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     max_events: Option<u64>,
     /// Print one JSON object per line: messages as {"type","data","id"},
-    /// state changes as {"state","reason"}.
+    /// state changes as {"state","reason"}, and each open as
+    /// {"state":"open","status","headers"}.
     #[arg(long)]
     json: bool,
     /// Do not reconnect: the first disconnect ends the command.
@@ -44,6 +47,26 @@ pub struct Args {
     /// Also reconnect (with backoff) on these HTTP statuses, e.g. 502,503.
     #[arg(long, value_name = "STATUS", value_delimiter = ',')]
     retry_status: Vec<u16>,
+    /// Also trust the CA certificates in this PEM file (a private or
+    /// internal CA), as curl's --cacert.
+    #[arg(long, value_name = "PEM")]
+    cacert: Option<std::path::PathBuf>,
+    /// Do not check the server's certificate at all. For development only:
+    /// anyone on the network path can read and change the stream.
+    #[arg(short = 'k', long)]
+    insecure: bool,
+    /// Send every request through this HTTP proxy
+    /// (http://[user:password@]host:port) instead of the one HTTP_PROXY,
+    /// HTTPS_PROXY or ALL_PROXY name (NO_PROXY still applies to those).
+    #[arg(long, value_name = "URL", conflicts_with = "no_proxy")]
+    proxy: Option<String>,
+    /// Ignore the proxy environment variables: connect directly.
+    #[arg(long)]
+    no_proxy: bool,
+    /// Also print comment lines (often keep-alives): {"comment": TEXT} with
+    /// --json, on stderr otherwise.
+    #[arg(long)]
+    comments: bool,
 }
 
 /// ANSI styles, empty when colour is off.
@@ -74,6 +97,27 @@ impl Style {
     }
 }
 
+/// The response head as JSON: a header seen once is a string, one seen
+/// several times (Set-Cookie, say) an array, in the order received.
+fn head_json(head: &sse_client::Response) -> serde_json::Value {
+    let mut headers = serde_json::Map::new();
+    for name in head.headers().keys() {
+        let mut values = head
+            .headers()
+            .get_all(name)
+            .iter()
+            .map(|v| serde_json::Value::from(String::from_utf8_lossy(v.as_bytes())))
+            .collect::<Vec<_>>();
+        let value = if values.len() == 1 {
+            values.remove(0)
+        } else {
+            serde_json::Value::Array(values)
+        };
+        headers.insert(name.as_str().to_owned(), value);
+    }
+    json!({"state": "open", "status": head.status().as_u16(), "headers": headers})
+}
+
 /// Where the output goes, in either format.
 struct Printer<W: Write> {
     out: W,
@@ -98,6 +142,27 @@ impl<W: Write> Printer<W> {
             Some(r) => eprintln!("{}* {state}: {r}{}", s.state, s.reset),
             None => eprintln!("{}* {state}{}", s.state, s.reset),
         }
+        Ok(())
+    }
+
+    fn open(&mut self, head: Option<&sse_client::Response>) -> io::Result<()> {
+        match head {
+            Some(head) if self.json => {
+                serde_json::to_writer(&mut self.out, &head_json(head))?;
+                self.out.write_all(b"\n")
+            }
+            Some(head) => self.state("open", Some(&head.status().to_string())),
+            None => self.state("open", None),
+        }
+    }
+
+    fn comment(&mut self, text: &str) -> io::Result<()> {
+        if self.json {
+            serde_json::to_writer(&mut self.out, &json!({ "comment": text }))?;
+            return self.out.write_all(b"\n");
+        }
+        let s = &self.style;
+        eprintln!("{}: {text}{}", s.id, s.reset);
         Ok(())
     }
 
@@ -153,6 +218,24 @@ fn build(args: &Args) -> anyhow::Result<EventSource> {
             .with_context(|| format!("--timeout {secs} is not a positive number of seconds"))?;
         builder = builder.connect_timeout(Some(t)).idle_timeout(Some(t));
     }
+    if let Some(path) = &args.cacert {
+        let pem = std::fs::read(path)
+            .with_context(|| format!("cannot read --cacert {}", path.display()))?;
+        builder = builder.add_root_certificates_pem(&pem);
+    }
+    if args.insecure {
+        eprintln!(
+            "sse listen: warning: --insecure: the server's certificate is not checked; \
+             anyone on the network path can read and change this stream"
+        );
+        builder = builder.danger_accept_invalid_certs(true);
+    }
+    if let Some(url) = &args.proxy {
+        builder = builder.proxy(sse_client::Proxy::all(url).context("invalid --proxy")?);
+    } else if args.no_proxy {
+        builder = builder.no_proxy();
+    }
+    builder = builder.comments(args.comments);
     let policy = if args.no_reconnect {
         ReconnectPolicy::never()
     } else {
@@ -204,7 +287,8 @@ async fn listen(args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         };
         match event {
-            Event::Open => p.state("open", None)?,
+            Event::Open => p.open(es.response())?,
+            Event::Comment(text) => p.comment(&text)?,
             Event::Message(m) => {
                 p.message(&m)?;
                 count += 1;
@@ -223,9 +307,10 @@ async fn listen(args: Args) -> anyhow::Result<ExitCode> {
                 error,
                 will_reconnect: false,
             } => {
-                // 204 is the server's way to say "done"; a clean end with
-                // --no-reconnect is the end the user asked for.
-                let done = error.is_no_content() || (args.no_reconnect && error.is_eof());
+                // 204 is the server's way to say "done"; a clean end that
+                // does not reconnect (--no-reconnect, or a POST, which is
+                // never sent twice) is the end the user asked for.
+                let done = error.is_no_content() || error.is_eof();
                 if args.json || done {
                     p.state("closed", Some(&error.to_string()))?;
                 }

@@ -107,7 +107,7 @@ fn json_lines_reconnect_with_last_event_id_then_204_exits_zero() {
         stdout(&out),
         concat!(
             "{\"state\":\"connecting\"}\n",
-            "{\"state\":\"open\"}\n",
+            "{\"state\":\"open\",\"status\":200,\"headers\":{\"content-type\":\"text/event-stream\"}}\n",
             "{\"type\":\"message\",\"data\":\"a\",\"id\":\"1\"}\n",
             "{\"type\":\"x\",\"data\":\"b\\n\",\"id\":\"1\"}\n",
             "{\"state\":\"connecting\",\"reason\":\"the server ended the stream\"}\n",
@@ -251,4 +251,18 @@ fn post_with_body() {
         head.to_ascii_lowercase().contains("content-length: 7\r\n"),
         "{head}"
     );
+}
+
+#[test]
+fn comments_are_printed_on_request() {
+    let (url, _heads) = server(|_| Reply::Hold(sse(": ping\n\ndata: m\n\n")));
+    let out = run(&["listen", &url, "--json", "--comments", "--max-events", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("{\"comment\":\"ping\"}\n{\"type\":\"message\",\"data\":\"m\""),
+        "{text}"
+    );
+    let out = run(&["listen", &url, "--json", "--max-events", "1"]);
+    assert!(!stdout(&out).contains("comment"));
 }

@@ -99,6 +99,16 @@ impl Pki {
         }
     }
 
+    /// `sse serve` with this certificate and key.
+    fn start_hub(&self) -> Hub {
+        start(&[
+            "--tls-cert",
+            &self.path("cert.pem"),
+            "--tls-key",
+            &self.path("key.pem"),
+        ])
+    }
+
     fn path(&self, name: &str) -> String {
         self.dir.path().join(name).display().to_string()
     }
@@ -205,12 +215,7 @@ where
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_negotiates_http2_and_holds_many_streams_on_one_connection() {
     let pki = Pki::new();
-    let hub = start(&[
-        "--tls-cert",
-        &pki.path("cert.pem"),
-        "--tls-key",
-        &pki.path("key.pem"),
-    ]);
+    let hub = pki.start_hub();
     let tls = pki.connect(hub.port, &[b"h2", b"http/1.1"]).await;
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
     let publish_over_http1 = || async {
@@ -254,4 +259,84 @@ async fn cleartext_http2_with_prior_knowledge_behind_a_proxy() {
         String::from_utf8(body.to_vec()).unwrap()
     };
     many_streams_on_one_connection(TokioIo::new(tcp), "http", publish_over_h2c).await;
+}
+
+/// Runs `sse listen` until it prints its JSON `open` line (then stops it),
+/// or until it exits; returns that line (empty if none), stderr and
+/// whether it exited by itself.
+fn listen_until_open(args: &[&str]) -> (String, String, bool) {
+    use std::io::{BufRead, BufReader, Read};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sse"))
+        .arg("listen")
+        .args(args)
+        .args(["--json", "--no-reconnect", "--no-proxy"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if line.starts_with(r#"{"state":"open""#) {
+                let _ = tx.send(line);
+                return;
+            }
+        }
+        let _ = tx.send(String::new());
+    });
+    let line = rx
+        .recv_timeout(WAIT)
+        .expect("sse listen neither opened nor exited");
+    let exited = child.try_wait().unwrap().is_some() || line.is_empty();
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    (line, err, exited)
+}
+
+#[test]
+fn listen_trusts_a_cacert_and_insecure_warns() {
+    let pki = Pki::new();
+    let hub = pki.start_hub();
+    let sub = token(TokenSpec::subscriber("test-hub", [TOPIC]));
+    let url = format!(
+        "https://localhost:{}/.well-known/mercure?topic={}",
+        hub.port,
+        url::form_urlencoded::byte_serialize(TOPIC.as_bytes()).collect::<String>()
+    );
+    let auth = format!("Authorization: Bearer {sub}");
+    // Unknown CA: the handshake fails and the command ends.
+    let (line, err, exited) = listen_until_open(&[&url, "-H", &auth]);
+    assert!(line.is_empty() && exited, "{line}");
+    assert!(err.contains("TLS handshake"), "{err}");
+    // --cacert: trusted; the open line carries the status and headers.
+    let (line, err, _) = listen_until_open(&[&url, "-H", &auth, "--cacert", &pki.path("cert.pem")]);
+    let open: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(open["status"], 200, "{line} {err}");
+    assert!(
+        open["headers"]["content-type"]
+            .as_str()
+            .is_some_and(|ct| ct.starts_with("text/event-stream")),
+        "{line}"
+    );
+    assert!(!err.contains("warning"), "{err}");
+    // --insecure: no CA needed, and a warning says what that costs.
+    let (line, err, _) = listen_until_open(&[&url, "-H", &auth, "--insecure"]);
+    assert!(line.contains(r#""status":200"#), "{line} {err}");
+    assert!(err.contains("warning: --insecure"), "{err}");
+    // A file that is not PEM certificates is refused before connecting.
+    let (line, err, exited) = listen_until_open(&[&url, "--cacert", &pki.path("key.pem")]);
+    assert!(
+        line.is_empty() && exited && err.contains("no CERTIFICATE"),
+        "{err}"
+    );
 }

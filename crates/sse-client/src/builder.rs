@@ -1,6 +1,7 @@
 //! Configuration of an event source.
 
-use std::sync::{Arc, OnceLock};
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -8,8 +9,11 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Uri};
 use sse_wire::Limits;
 
-use crate::error::{Error, Kind};
+use crate::error::{BoxError, Error, Kind};
+use crate::hook::{Attempt, Hook};
+use crate::proxy::Proxy;
 use crate::source::EventSource;
+use crate::tls::{self, Trust};
 use crate::ReconnectPolicy;
 
 /// Everything an event source needs to connect, shared by its attempts.
@@ -29,6 +33,9 @@ pub(crate) struct Config {
     /// With ALPN set as `http2` asks.
     pub(crate) tls: Arc<rustls::ClientConfig>,
     pub(crate) http2_prior_knowledge: bool,
+    pub(crate) hook: Option<Hook>,
+    pub(crate) proxy: Proxy,
+    pub(crate) comments: bool,
 }
 
 /// Configures an [`EventSource`]; [`EventSource::builder`] makes one.
@@ -36,8 +43,11 @@ pub(crate) struct Config {
 /// Defaults are a browser's: `GET`, no extra headers, cookies off, 20
 /// redirects, reconnect per [`ReconnectPolicy::default`]; plus a 30 s
 /// connect timeout, no idle timeout, [`Limits::default`], HTTP/2 offered
-/// over TLS, and Mozilla's root certificates (feature `webpki-roots`, on by
-/// default) plus the system's (feature `native-roots`).
+/// over TLS, Mozilla's root certificates (feature `webpki-roots`, on by
+/// default) plus the system's (feature `native-roots`), the proxies the
+/// environment names ([`Proxy::from_env`]), comments not reported, and no
+/// reconnect for a method that is not idempotent
+/// ([`ReconnectPolicy::reconnect_non_idempotent`]).
 ///
 /// Setters never fail; a bad value (an invalid header) is reported by
 /// [`build`](Builder::build).
@@ -58,6 +68,11 @@ pub struct Builder {
     tls: Option<Arc<rustls::ClientConfig>>,
     http2: bool,
     http2_prior_knowledge: bool,
+    hook: Option<Hook>,
+    /// `None`: from the environment at `build`.
+    proxy: Option<Proxy>,
+    trust: Trust,
+    comments: bool,
     error: Option<String>,
 }
 
@@ -78,6 +93,10 @@ impl Builder {
             tls: None,
             http2: true,
             http2_prior_knowledge: false,
+            hook: None,
+            proxy: None,
+            trust: Trust::default(),
+            comments: false,
             error: None,
         }
     }
@@ -172,9 +191,119 @@ impl Builder {
         self
     }
 
-    /// Uses this TLS configuration (for private roots or client
-    /// certificates). Its ALPN protocols are replaced according to
-    /// [`http2`](Builder::http2).
+    /// Calls `hook` before every connection attempt (the first and each
+    /// reconnect) and sets the headers it returns, each replacing any value
+    /// of the same name from [`header`](Builder::header): the place to
+    /// fetch a fresh bearer token.
+    ///
+    /// The attempt waits for the hook; its time counts against the
+    /// [`connect_timeout`](Builder::connect_timeout). When it fails, the
+    /// attempt fails with [`Error::is_hook`] and the source reconnects with
+    /// backoff like after a network error. Redirects within one attempt
+    /// reuse its headers (`Authorization` is dropped on a cross-origin
+    /// redirect, as fetch does). `Last-Event-ID` stays the source's own.
+    ///
+    /// ```
+    /// use sse_client::{http::HeaderMap, EventSource};
+    /// async fn fresh_token(attempt: u64) -> std::io::Result<String> {
+    ///     Ok(format!("token-{attempt}")) // ask the token service here
+    /// }
+    ///
+    /// let source = EventSource::builder("https://api.example.com/stream")
+    ///     .before_connect(|attempt| {
+    ///         let n = attempt.number();
+    ///         async move {
+    ///             let token = fresh_token(n).await?;
+    ///             let mut headers = HeaderMap::new();
+    ///             headers.insert("authorization", format!("Bearer {token}").parse()?);
+    ///             Ok::<_, Box<dyn std::error::Error + Send + Sync>>(headers)
+    ///         }
+    ///     })
+    ///     .build()?;
+    /// # Ok::<(), sse_client::Error>(())
+    /// ```
+    pub fn before_connect<F, Fut, E>(mut self, hook: F) -> Self
+    where
+        F: Fn(&Attempt) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<HeaderMap, E>> + Send + 'static,
+        E: Into<BoxError>,
+    {
+        self.hook = Some(Hook::new(hook));
+        self
+    }
+
+    /// Sends requests through this proxy choice instead of the one the
+    /// environment names ([`Proxy::from_env`], the default).
+    ///
+    /// Through a proxy, `http://` URLs speak HTTP/1.1 to it (so
+    /// [`http2_prior_knowledge`](Builder::http2_prior_knowledge) does not
+    /// apply); `https://` URLs tunnel with `CONNECT` and keep TLS and
+    /// HTTP/2 end to end.
+    pub fn proxy(mut self, proxy: Proxy) -> Self {
+        self.proxy = Some(proxy);
+        self
+    }
+
+    /// Ignores the proxy environment variables: every request goes straight
+    /// to its server. The same as `proxy(Proxy::none())`.
+    pub fn no_proxy(self) -> Self {
+        self.proxy(Proxy::none())
+    }
+
+    /// Also trusts this root certificate (a private or internal CA), in
+    /// addition to the built-in roots unless
+    /// [`tls_built_in_roots`](Builder::tls_built_in_roots) is off.
+    pub fn add_root_certificate(
+        mut self,
+        cert: rustls::pki_types::CertificateDer<'static>,
+    ) -> Self {
+        self.trust.extra_roots.push(cert);
+        self
+    }
+
+    /// Also trusts every `CERTIFICATE` in this PEM document (what `curl
+    /// --cacert` takes); other PEM blocks are skipped.
+    ///
+    /// A PEM that is malformed or holds no certificate makes
+    /// [`build`](Builder::build) fail with [`Error::is_builder`].
+    pub fn add_root_certificates_pem(mut self, pem: &[u8]) -> Self {
+        match tls::certificates_from_pem(pem) {
+            Ok(certs) => self.trust.extra_roots.extend(certs),
+            Err(e) => {
+                self.error
+                    .get_or_insert_with(|| format!("root certificates: {e}"));
+            }
+        }
+        self
+    }
+
+    /// Whether the built-in roots are trusted (default on); off, only the
+    /// added ones are.
+    pub fn tls_built_in_roots(mut self, enabled: bool) -> Self {
+        self.trust.no_built_in = !enabled;
+        self
+    }
+
+    /// **For development only**: accepts any server certificate, expired,
+    /// self-signed or for another name, so anyone on the network path can
+    /// read and change the stream. Off by default.
+    pub fn danger_accept_invalid_certs(mut self, enabled: bool) -> Self {
+        self.trust.insecure = enabled;
+        self
+    }
+
+    /// Reports comment lines (`: ...`, often keep-alives) as
+    /// [`Event::Comment`](crate::Event::Comment), so the application can
+    /// see a quiet stream is alive. Off by default, as in browsers.
+    pub fn comments(mut self, enabled: bool) -> Self {
+        self.comments = enabled;
+        self
+    }
+
+    /// Uses this TLS configuration (for client certificates or anything
+    /// else rustls offers). Its ALPN protocols are replaced according to
+    /// [`http2`](Builder::http2). It cannot be combined with the root
+    /// certificate settings above, which build a configuration of their own.
     pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> Self {
         self.tls = Some(config);
         self
@@ -197,7 +326,9 @@ impl Builder {
     ///
     /// # Errors
     /// [`Error::is_builder`] when the URL is not an absolute `http` or
-    /// `https` URL, or a header was invalid.
+    /// `https` URL, a header or root certificate was invalid, a proxy
+    /// variable of the environment is not a usable proxy URL, or both
+    /// [`tls_config`](Builder::tls_config) and root settings were given.
     pub fn build(self) -> Result<EventSource, Error> {
         if let Some(e) = self.error {
             return Err(Error::new(Kind::Builder(e)));
@@ -214,7 +345,25 @@ impl Builder {
                 self.url
             ))));
         }
-        let tls = tls_config(self.tls, self.http2);
+        if self.tls.is_some()
+            && (!self.trust.extra_roots.is_empty() || self.trust.no_built_in || self.trust.insecure)
+        {
+            return Err(Error::new(Kind::Builder(
+                "tls_config cannot be combined with root certificate settings".to_owned(),
+            )));
+        }
+        let tls = tls::client_config(self.tls, &self.trust, self.http2)
+            .map_err(|e| Error::new(Kind::Builder(e)))?;
+        let proxy = match self.proxy {
+            Some(p) => p,
+            None => Proxy::from_env().map_err(|e| match e.kind() {
+                Kind::Builder(why) => Error::new(Kind::Builder(format!(
+                    "{why} (Builder::no_proxy or Builder::proxy ignores the environment)"
+                ))),
+                _ => e,
+            })?,
+        };
+        let policy = self.policy.for_method(&self.method);
         let config = Config {
             url,
             method: self.method,
@@ -222,62 +371,17 @@ impl Builder {
             body: self.body,
             last_event_id: self.last_event_id,
             limits: self.limits,
-            policy: self.policy,
+            policy,
             connect_timeout: self.connect_timeout,
             idle_timeout: self.idle_timeout,
             max_redirects: self.max_redirects,
             credentials: self.credentials,
             tls,
             http2_prior_knowledge: self.http2_prior_knowledge,
+            hook: self.hook,
+            proxy,
+            comments: self.comments,
         };
         Ok(EventSource::from_config(Arc::new(config)))
     }
-}
-
-fn alpn(http2: bool) -> Vec<Vec<u8>> {
-    if http2 {
-        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
-    } else {
-        vec![b"http/1.1".to_vec()]
-    }
-}
-
-/// The TLS configuration, with ALPN set. The default one is built once per
-/// process: the root store is tens of kilobytes, too much per source.
-fn tls_config(given: Option<Arc<rustls::ClientConfig>>, http2: bool) -> Arc<rustls::ClientConfig> {
-    if let Some(given) = given {
-        let mut config = (*given).clone();
-        config.alpn_protocols = alpn(http2);
-        return Arc::new(config);
-    }
-    static DEFAULT: [OnceLock<Arc<rustls::ClientConfig>>; 2] = [OnceLock::new(), OnceLock::new()];
-    DEFAULT[usize::from(http2)]
-        .get_or_init(|| {
-            #[allow(unused_mut)] // nothing to add without a roots feature
-            let mut roots = rustls::RootCertStore::empty();
-            #[cfg(feature = "webpki-roots")]
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            #[cfg(feature = "native-roots")]
-            {
-                // Unreadable or unparsable system certificates are skipped,
-                // as browsers do; the others still count.
-                let native = rustls_native_certs::load_native_certs();
-                for e in &native.errors {
-                    tracing::debug!(error = %e, "skipping a native root certificate source");
-                }
-                let (added, ignored) = roots.add_parsable_certificates(native.certs);
-                tracing::debug!(added, ignored, "native root certificates loaded");
-            }
-            let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            // A fixed property of the ring provider, not of any input.
-            .expect("ring supports the default TLS versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-            config.alpn_protocols = alpn(http2);
-            Arc::new(config)
-        })
-        .clone()
 }

@@ -29,6 +29,9 @@ use tokio::net::TcpStream;
 use crate::builder::Config;
 use crate::cookie::CookieJar;
 use crate::error::{Error, Kind};
+use crate::hook::{self, Attempt};
+use crate::proxy::{self, Server};
+use crate::response::Response as Head;
 
 /// The connection future hyper needs polled for the body to make progress.
 pub(crate) type ConnFuture = Pin<Box<dyn Future<Output = Result<(), hyper::Error>> + Send>>;
@@ -136,14 +139,31 @@ fn host_header(url: &Uri) -> Option<HeaderValue> {
     HeaderValue::from_str(authority).ok()
 }
 
-async fn handshake(config: &Config, url: &Uri) -> Result<(Sender, ConnFuture), Error> {
+/// Connects to the server, or to the proxy for `url`; returns the proxy
+/// when requests must be written for it (absolute form, its credentials).
+async fn handshake<'c>(
+    config: &'c Config,
+    url: &Uri,
+) -> Result<(Sender, ConnFuture, Option<&'c Server>), Error> {
     let (host, port) = host_and_port(url)?;
-    let tcp = TcpStream::connect((host, port))
-        .await
-        .map_err(|e| Error::with(Kind::Connect(format!("{host}:{port}")), e))?;
+    let https = url.scheme_str() == Some("https");
+    let via = config.proxy.for_url(url);
+    let mut tcp = match via {
+        Some(p) => TcpStream::connect((p.host.as_str(), p.port))
+            .await
+            .map_err(|e| Error::with(Kind::ProxyConnect(p.to_string()), e))?,
+        None => TcpStream::connect((host, port))
+            .await
+            .map_err(|e| Error::with(Kind::Connect(format!("{host}:{port}")), e))?,
+    };
     // The request is one small write; do not let Nagle hold it back.
     let _ = tcp.set_nodelay(true);
-    let (io, h2) = if url.scheme_str() == Some("https") {
+    if let (Some(p), true) = (via, https) {
+        // url.host() keeps an IPv6 address's brackets, as CONNECT wants.
+        let authority = format!("{}:{port}", url.host().unwrap_or(host));
+        proxy::tunnel(&mut tcp, p, &authority).await?;
+    }
+    let (io, h2) = if https {
         let name = rustls::pki_types::ServerName::try_from(host.to_owned())
             .map_err(|e| Error::with(Kind::Tls(host.to_owned()), e))?;
         let connector = tokio_rustls::TlsConnector::from(config.tls.clone());
@@ -154,8 +174,13 @@ async fn handshake(config: &Config, url: &Uri) -> Result<(Sender, ConnFuture), E
         let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
         (Io::Tls(Box::new(tls)), h2)
     } else {
-        (Io::Plain(tcp), config.http2_prior_knowledge)
+        // A proxy forwards HTTP/1.1 requests; h2c cannot pass through it.
+        (
+            Io::Plain(tcp),
+            config.http2_prior_knowledge && via.is_none(),
+        )
     };
+    let plain_via = via.filter(|_| !https);
     let io = TokioIo::new(io);
     if h2 {
         let (sender, conn) = http2::Builder::new(TokioExecutor::new())
@@ -165,14 +190,14 @@ async fn handshake(config: &Config, url: &Uri) -> Result<(Sender, ConnFuture), E
             .handshake(io)
             .await
             .map_err(|e| Error::with(Kind::Http, e))?;
-        Ok((Sender::H2(sender), Box::pin(conn)))
+        Ok((Sender::H2(sender), Box::pin(conn), plain_via))
     } else {
         let (sender, conn) = http1::Builder::new()
             .max_buf_size(H1_MAX_BUF)
             .handshake(io)
             .await
             .map_err(|e| Error::with(Kind::Http, e))?;
-        Ok((Sender::H1(sender), Box::pin(conn)))
+        Ok((Sender::H1(sender), Box::pin(conn), plain_via))
     }
 }
 
@@ -185,7 +210,7 @@ async fn send(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<(Response<Incoming>, ConnFuture, Sender), Error> {
-    let (mut sender, mut conn) = handshake(config, url).await?;
+    let (mut sender, mut conn, via) = handshake(config, url).await?;
     let h2 = matches!(sender, Sender::H2(_));
     let mut req = Request::new(Full::new(body.clone()));
     *req.method_mut() = method.clone();
@@ -195,9 +220,27 @@ async fn send(
         *req.uri_mut() = url.clone();
         req.headers_mut().remove(header::HOST);
     } else {
-        *req.uri_mut() = url
+        let path = url
             .path_and_query()
             .map_or_else(|| Uri::from_static("/"), |pq| Uri::from(pq.clone()));
+        *req.uri_mut() = match (via, host_header(url)) {
+            // A proxy is sent the absolute form (RFC 9112 section 3.2.2),
+            // without any user information of the URL.
+            (Some(_), Some(authority)) => {
+                let absolute = format!(
+                    "{}://{}{}",
+                    url.scheme_str().unwrap_or("http"),
+                    authority.to_str().unwrap_or_default(),
+                    path
+                );
+                absolute.parse().map_err(|e| Error::with(Kind::Http, e))?
+            }
+            _ => path,
+        };
+        if let Some(auth) = via.and_then(|p| p.authorization.as_ref()) {
+            req.headers_mut()
+                .insert(header::PROXY_AUTHORIZATION, auth.clone());
+        }
         if let Some(host) = host_header(url) {
             req.headers_mut().entry(header::HOST).or_insert(host);
         }
@@ -339,13 +382,15 @@ const BODY_HEADERS: [header::HeaderName; 4] = [
     header::CONTENT_LOCATION,
 ];
 
-/// One connection attempt, from TCP connect to an open event stream.
+/// One connection attempt, from the hook and the TCP connect to an open
+/// event stream.
 pub(crate) async fn open(
     config: Arc<Config>,
     jar: Option<Arc<Mutex<CookieJar>>>,
     last_event_id: Text,
-) -> Result<Opened, Error> {
-    let attempt = open_inner(&config, jar.as_deref(), &last_event_id);
+    number: u64,
+) -> Result<(Head, Opened), Error> {
+    let attempt = open_inner(&config, jar.as_deref(), last_event_id, number);
     match config.connect_timeout {
         Some(limit) => tokio::time::timeout(limit, attempt)
             .await
@@ -357,12 +402,25 @@ pub(crate) async fn open(
 async fn open_inner(
     config: &Config,
     jar: Option<&Mutex<CookieJar>>,
-    last_event_id: &Text,
-) -> Result<Opened, Error> {
+    last_event_id: Text,
+    number: u64,
+) -> Result<(Head, Opened), Error> {
     let mut url = config.url.clone();
     let mut method = config.method.clone();
     let mut body = config.body.clone();
     let mut headers = config.headers.clone();
+    if let Some(hook) = &config.hook {
+        let attempt = Attempt {
+            number,
+            url: url.clone(),
+            last_event_id: last_event_id.clone(),
+        };
+        let set = hook
+            .call(&attempt)
+            .await
+            .map_err(|e| Error::with(Kind::Hook, e))?;
+        hook::apply(&mut headers, set);
+    }
     if !headers.contains_key(header::ACCEPT) {
         headers.insert(
             header::ACCEPT,
@@ -475,11 +533,19 @@ async fn open_inner(
                 return Err(Error::new(Kind::ContentType(shown)));
             }
         }
-        return Ok(Opened {
-            body: response.into_body(),
+        let (parts, body) = response.into_parts();
+        let head = Head {
+            status: parts.status,
+            version: parts.version,
+            headers: parts.headers,
+            url,
+        };
+        let opened = Opened {
+            body,
             conn: Some(conn),
             _sender: sender,
-        });
+        };
+        return Ok((head, opened));
     }
 }
 

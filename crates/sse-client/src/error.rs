@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Why a connection failed or ended, or why a builder or JSON conversion
 /// was refused.
@@ -26,6 +26,8 @@ pub(crate) enum Kind {
     Builder(String),
     #[error("cannot connect to {0}")]
     Connect(String),
+    #[error("cannot connect to the proxy {0}")]
+    ProxyConnect(String),
     #[error("TLS handshake with {0} failed")]
     Tls(String),
     #[error("no response within the connect timeout of {0:?}")]
@@ -34,6 +36,13 @@ pub(crate) enum Kind {
     IdleTimeout(Duration),
     #[error("HTTP error")]
     Http,
+    /// The proxy's address, or what was wrong with its answer.
+    #[error("proxy error: {0}")]
+    Proxy(String),
+    #[error("the proxy answered {0} to CONNECT")]
+    ProxyStatus(http::StatusCode),
+    #[error("the before-connect hook failed")]
+    Hook,
     #[error("the server answered {0}, not 200")]
     Status(http::StatusCode),
     #[error("the server answered 204 No Content: the stream is over")]
@@ -81,16 +90,36 @@ impl Error {
         matches!(
             self.kind,
             Kind::Connect(_)
+                | Kind::ProxyConnect(_)
                 | Kind::Tls(_)
                 | Kind::Http
+                | Kind::Proxy(_)
                 | Kind::ConnectTimeout(_)
                 | Kind::IdleTimeout(_)
         )
     }
 
-    /// The TCP connection could not be made (refused, unreachable, DNS).
+    /// The proxy failed: it could not be reached (also
+    /// [`is_connect`](Error::is_connect)), refused the `CONNECT` (the
+    /// [`status`](Error::status) says how; 407 means its credentials are
+    /// missing or wrong), or answered something that is not HTTP.
+    pub fn is_proxy(&self) -> bool {
+        matches!(
+            self.kind,
+            Kind::Proxy(_) | Kind::ProxyStatus(_) | Kind::ProxyConnect(_)
+        )
+    }
+
+    /// The [`before_connect`](crate::Builder::before_connect) hook returned
+    /// an error (kept as the source). The source reconnects with backoff.
+    pub fn is_hook(&self) -> bool {
+        matches!(self.kind, Kind::Hook)
+    }
+
+    /// The TCP connection (to the server, or to the proxy) could not be
+    /// made (refused, unreachable, DNS).
     pub fn is_connect(&self) -> bool {
-        matches!(self.kind, Kind::Connect(_))
+        matches!(self.kind, Kind::Connect(_) | Kind::ProxyConnect(_))
     }
 
     /// The TLS handshake failed (for example an untrusted certificate).
@@ -108,9 +137,13 @@ impl Error {
         matches!(self.kind, Kind::IdleTimeout(_))
     }
 
-    /// The server answered with a status other than 200 (204 included).
+    /// The server (or a proxy refusing a `CONNECT`) answered with a status
+    /// other than 200 (204 included).
     pub fn is_status(&self) -> bool {
-        matches!(self.kind, Kind::Status(_) | Kind::NoContent)
+        matches!(
+            self.kind,
+            Kind::Status(_) | Kind::NoContent | Kind::ProxyStatus(_)
+        )
     }
 
     /// The server answered 204 No Content, which closes the source for good.
@@ -121,7 +154,7 @@ impl Error {
     /// The HTTP status, when the error is about one.
     pub fn status(&self) -> Option<u16> {
         match self.kind {
-            Kind::Status(s) => Some(s.as_u16()),
+            Kind::Status(s) | Kind::ProxyStatus(s) => Some(s.as_u16()),
             Kind::NoContent => Some(204),
             _ => None,
         }

@@ -11,6 +11,8 @@ use crate::error::{Error, Kind};
 pub enum Event {
     /// A connection opened: the server answered 200 with
     /// `text/event-stream`. Comes again after each reconnect.
+    /// [`EventSource::response`](crate::EventSource::response) has the
+    /// response's status and headers.
     Open,
     /// A message was dispatched.
     Message(Message),
@@ -23,6 +25,11 @@ pub enum Event {
         /// Whether another connection will follow.
         will_reconnect: bool,
     },
+    /// A comment line (`: text`, without the colon and the one space after
+    /// it), only with [`Builder::comments`](crate::Builder::comments) on.
+    /// Servers send them as keep-alives: a comment says the stream is alive
+    /// even when no message comes.
+    Comment(Text),
 }
 
 /// A dispatched message, as a browser's `MessageEvent` has it.

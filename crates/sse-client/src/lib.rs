@@ -60,6 +60,19 @@
 //! so a hostile server cannot make the client use unbounded memory; typed
 //! JSON data with [`Message::json`].
 //!
+//! # For the APIs people consume
+//! - [`EventSource::response`]: the status and headers of each open
+//!   (`Mercure-Last-Event-ID: earliest`, rate limits, request IDs).
+//! - [`Builder::before_connect`]: an async hook before every attempt that
+//!   sets headers, such as a fresh bearer token.
+//! - [`Proxy`]: `HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY` and `NO_PROXY`
+//!   by default, or an explicit proxy; `https://` through `CONNECT`.
+//! - [`Builder::add_root_certificates_pem`] for a private CA.
+//! - [`Builder::comments`]: keep-alive comments as [`Event::Comment`].
+//! - POST streaming APIs: a non-idempotent request is never sent twice
+//!   unless [`ReconnectPolicy::reconnect_non_idempotent`] allows it (see
+//!   `examples/llm_stream.rs`).
+//!
 //! # Design
 //! The reconnect rules are a pure state machine ([`reconnect::Reconnect`]):
 //! it takes the time and what happened, and returns what to do, so every
@@ -76,20 +89,28 @@ mod connect;
 mod cookie;
 mod error;
 mod event;
+mod hook;
+mod proxy;
 pub mod reconnect;
+mod response;
 mod source;
+mod tls;
 
 pub use builder::Builder;
 pub use error::Error;
 pub use event::{Event, Message, ReadyState};
+pub use hook::Attempt;
+pub use proxy::Proxy;
 pub use reconnect::ReconnectPolicy;
+pub use response::Response;
 pub use source::{CloseHandle, EventSource};
 pub use sse_wire::{Limits, Text};
 
 /// The `http` crate this one uses (for [`Builder::method`],
 /// [`Builder::headers`] and [`EventSource::url`]).
 pub use http;
-/// The `rustls` crate this one uses (for [`Builder::tls_config`]).
+/// The `rustls` crate this one uses (for [`Builder::tls_config`] and
+/// [`Builder::add_root_certificate`]).
 pub use rustls;
 
 // The source moves between threads in multi-threaded runtimes; errors
@@ -102,4 +123,7 @@ const _: () = {
     assert_send_sync::<Error>();
     assert_send_sync::<CloseHandle>();
     assert_send_sync::<Message>();
+    assert_send_sync::<Response>();
+    assert_send_sync::<Proxy>();
+    assert_send_sync::<Attempt>();
 };

@@ -59,6 +59,9 @@ pub struct ReconnectPolicy {
     max_retries: Option<u32>,
     /// `false` turns every reconnect into a final close.
     enabled: bool,
+    /// Whether a request whose method is not idempotent (POST, PATCH, ...)
+    /// is sent again on reconnect. Off by default.
+    non_idempotent: bool,
 }
 
 impl Default for ReconnectPolicy {
@@ -72,6 +75,7 @@ impl Default for ReconnectPolicy {
             retry_statuses: Vec::new(),
             max_retries: None,
             enabled: true,
+            non_idempotent: false,
         }
     }
 }
@@ -135,6 +139,45 @@ impl ReconnectPolicy {
     /// Gives up after this many failed attempts in a row.
     pub fn max_retries(mut self, attempts: Option<u32>) -> Self {
         self.max_retries = attempts;
+        self
+    }
+
+    /// Lets a source whose method is not idempotent (POST, PATCH, or any
+    /// method other than GET, HEAD, PUT, DELETE, OPTIONS and TRACE, per RFC
+    /// 9110) reconnect, which sends its request (and body) again.
+    ///
+    /// Off by default: such a source closes on its first disconnect of any
+    /// kind (the end of the stream, a network error, a retryable status), so
+    /// a prompt to a streaming API is never submitted twice behind the
+    /// application's back. Turn it on when the server makes a repeated
+    /// request harmless, for example by resuming from `Last-Event-ID`.
+    /// Redirects (307 and 308 keep the method and body) are part of one
+    /// attempt and are followed either way.
+    pub fn reconnect_non_idempotent(mut self, enabled: bool) -> Self {
+        self.non_idempotent = enabled;
+        self
+    }
+
+    /// Whether a source with a non-idempotent method may reconnect.
+    pub fn reconnects_non_idempotent(&self) -> bool {
+        self.non_idempotent
+    }
+
+    /// The same policy, with reconnects turned off unless `method` may be
+    /// sent again (the builder applies this).
+    pub(crate) fn for_method(mut self, method: &http::Method) -> Self {
+        let idempotent = matches!(
+            *method,
+            http::Method::GET
+                | http::Method::HEAD
+                | http::Method::PUT
+                | http::Method::DELETE
+                | http::Method::OPTIONS
+                | http::Method::TRACE
+        );
+        if !idempotent && !self.non_idempotent {
+            self.enabled = false;
+        }
         self
     }
 
@@ -476,6 +519,34 @@ fn splitmix64(seed: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_idempotent_methods_reconnect_unless_allowed() {
+        use http::Method;
+        for (method, reconnects) in [
+            (Method::GET, true),
+            (Method::HEAD, true),
+            (Method::PUT, true),
+            (Method::DELETE, true),
+            (Method::OPTIONS, true),
+            (Method::TRACE, true),
+            (Method::POST, false),
+            (Method::PATCH, false),
+            (Method::from_bytes(b"QUERY").unwrap(), false),
+        ] {
+            let policy = ReconnectPolicy::default().for_method(&method);
+            assert_eq!(policy.is_enabled(), reconnects, "{method}");
+            let allowed = ReconnectPolicy::default()
+                .reconnect_non_idempotent(true)
+                .for_method(&method);
+            assert!(allowed.is_enabled(), "{method}");
+        }
+        // A policy that never reconnects stays that way.
+        assert!(!ReconnectPolicy::never()
+            .reconnect_non_idempotent(true)
+            .for_method(&Method::GET)
+            .is_enabled());
+    }
 
     const S: Duration = Duration::from_secs(1);
 

@@ -20,9 +20,9 @@ use crate::connect::{self, Opened};
 use crate::cookie::CookieJar;
 use crate::error::{Error, Kind};
 use crate::reconnect::{Action, Disconnect, IdleCheck, IdleTimer, Reconnect};
-use crate::{Event, ReadyState};
+use crate::{Event, ReadyState, Response};
 
-type OpenFuture = Pin<Box<dyn Future<Output = Result<Opened, Error>> + Send>>;
+type OpenFuture = Pin<Box<dyn Future<Output = Result<(Response, Opened), Error>> + Send>>;
 
 /// A WHATWG `EventSource`: a [`Stream`] of [`Event`]s that connects,
 /// reconnects and resumes by itself.
@@ -41,8 +41,12 @@ type OpenFuture = Pin<Box<dyn Future<Output = Result<Opened, Error>> + Send>>;
 /// (`max_line` + `max_event`, plus one received chunk), hyper's HTTP/1 read
 /// buffer (at most 64 KiB) or, over HTTP/2, a 256 KiB flow-control window,
 /// at most 64 cookies of at most 4 KiB when
-/// [`with_credentials`](Builder::with_credentials) is on, and one event
-/// handed out at a time (there is no queue).
+/// [`with_credentials`](Builder::with_credentials) is on, the head of the
+/// latest response for [`response`](EventSource::response) (bounded like
+/// any response head: 64 KiB over HTTP/1, a 64 KiB header list over
+/// HTTP/2; about 0.7 KB for a typical one), a proxy's `CONNECT` answer
+/// while a tunnel opens (at most 16 KiB), and one event handed out at a
+/// time (there is no queue).
 #[must_use = "an EventSource does nothing unless its stream is polled"]
 pub struct EventSource {
     config: Arc<Config>,
@@ -51,6 +55,10 @@ pub struct EventSource {
     state: State,
     shared: Arc<Shared>,
     jar: Option<Arc<Mutex<CookieJar>>>,
+    /// Connection attempts started so far.
+    attempts: u64,
+    /// The head of the response that opened the latest connection.
+    response: Option<Box<Response>>,
 }
 
 /// What a [`CloseHandle`] shares with its source. The waker is that of the
@@ -134,6 +142,8 @@ impl EventSource {
             state: State::Start,
             shared: Arc::default(),
             jar: config.credentials.then(Arc::default),
+            attempts: 0,
+            response: None,
             config,
         }
     }
@@ -142,6 +152,28 @@ impl EventSource {
     /// a redirect, as in browsers).
     pub fn url(&self) -> &Uri {
         &self.config.url
+    }
+
+    /// The status and headers of the response that opened the latest
+    /// connection: set at each [`Event::Open`], kept after the connection
+    /// ends until the next one opens. `None` before the first open.
+    ///
+    /// ```no_run
+    /// # async fn f(mut source: sse_client::EventSource) {
+    /// use futures_util::StreamExt;
+    /// use sse_client::Event;
+    /// while let Some(event) = source.next().await {
+    ///     if let Event::Open = event {
+    ///         let head = source.response().expect("set at each open");
+    ///         if head.headers().get("mercure-last-event-id").is_some_and(|v| v == "earliest") {
+    ///             // The hub no longer has the history asked for: refetch the state.
+    ///         }
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn response(&self) -> Option<&Response> {
+        self.response.as_deref()
     }
 
     /// Connecting (or waiting to reconnect), open, or closed.
@@ -183,7 +215,9 @@ impl EventSource {
             self.config.clone(),
             self.jar.clone(),
             self.decoder.last_event_id().clone(),
+            self.attempts,
         );
+        self.attempts += 1;
         self.state = State::Connecting(Box::pin(fut));
     }
 
@@ -219,8 +253,13 @@ impl EventSource {
 fn cause(error: &Error) -> Disconnect {
     match error.kind() {
         Kind::NoContent => Disconnect::NoContent,
-        Kind::Status(s) => Disconnect::Status(s.as_u16()),
+        // A proxy refusing the tunnel is judged like the server's own
+        // status: for a plain http:// URL the two cannot be told apart.
+        Kind::Status(s) | Kind::ProxyStatus(s) => Disconnect::Status(s.as_u16()),
         Kind::Connect(_)
+        | Kind::ProxyConnect(_)
+        | Kind::Proxy(_)
+        | Kind::Hook
         | Kind::Tls(_)
         | Kind::Http
         | Kind::ConnectTimeout(_)
@@ -266,7 +305,8 @@ impl Stream for EventSource {
                     Poll::Pending => Step::Pending,
                 },
                 State::Connecting(fut) => match fut.as_mut().poll(cx) {
-                    Poll::Ready(Ok(opened)) => {
+                    Poll::Ready(Ok((head, opened))) => {
+                        this.response = Some(Box::new(head));
                         let now = Instant::now();
                         this.machine.on_open(now.into_std());
                         let idle = this.config.idle_timeout.map(|limit| {
@@ -281,7 +321,13 @@ impl Stream for EventSource {
                     Poll::Ready(Err(e)) => Step::Fail(e),
                     Poll::Pending => Step::Pending,
                 },
-                State::Open(open) => poll_open(open, &mut this.decoder, &mut this.machine, cx),
+                State::Open(open) => poll_open(
+                    open,
+                    &mut this.decoder,
+                    &mut this.machine,
+                    this.config.comments,
+                    cx,
+                ),
             };
             match step {
                 Step::Yield(ev) => return Poll::Ready(Some(ev)),
@@ -307,6 +353,7 @@ fn poll_open(
     open: &mut Live,
     decoder: &mut Decoder,
     machine: &mut Reconnect,
+    comments: bool,
     cx: &mut Context<'_>,
 ) -> Step {
     // Frames already buffered come first: the decoder holds at most what
@@ -318,6 +365,9 @@ fn poll_open(
                 return Step::Yield(Event::Message(m.into()));
             }
             Ok(Some(Frame::Retry(d))) => machine.on_retry(d),
+            Ok(Some(Frame::Comment(text))) if comments => {
+                return Step::Yield(Event::Comment(text));
+            }
             Ok(Some(_)) => {} // comments (keep-alives) and future frame kinds
             Ok(None) => break,
             Err(e) => return Step::Fail(Error::with(Kind::Decode, e)),

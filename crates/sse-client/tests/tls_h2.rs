@@ -17,10 +17,6 @@ use sse_client::rustls;
 use sse_client::{EventSource, ReconnectPolicy};
 use tokio::sync::mpsc;
 
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
 struct Pki {
     server: Arc<rustls::ServerConfig>,
     client: Arc<rustls::ClientConfig>,
@@ -50,22 +46,6 @@ fn pki(alpn: &[&[u8]]) -> Pki {
         server: Arc::new(server),
         client: Arc::new(client),
     }
-}
-
-async fn tls_server(
-    server: Arc<rustls::ServerConfig>,
-    handler: impl Fn(&Req) -> Reply + Send + Sync + 'static,
-) -> Server {
-    let acceptor = tokio_rustls::TlsAcceptor::from(server);
-    serve_with(
-        handler,
-        move |tcp| {
-            let acceptor = acceptor.clone();
-            async move { acceptor.accept(tcp).await.ok() }
-        },
-        "https",
-    )
-    .await
 }
 
 #[tokio::test]

@@ -302,3 +302,59 @@ pub fn have(program: &str, arg: &str) -> bool {
     }
     ok
 }
+
+pub fn provider() -> Arc<sse_client::rustls::crypto::CryptoProvider> {
+    Arc::new(sse_client::rustls::crypto::ring::default_provider())
+}
+
+/// A TLS server on loopback with this configuration (see [`serve_with`]).
+pub async fn tls_server(
+    server: Arc<sse_client::rustls::ServerConfig>,
+    handler: impl Fn(&Req) -> Reply + Send + Sync + 'static,
+) -> Server {
+    let acceptor = tokio_rustls::TlsAcceptor::from(server);
+    serve_with(
+        handler,
+        move |tcp| {
+            let acceptor = acceptor.clone();
+            async move { acceptor.accept(tcp).await.ok() }
+        },
+        "https",
+    )
+    .await
+}
+
+/// A private certificate authority and a server certificate it issued for
+/// `localhost` and `127.0.0.1`, as an internal hub would have.
+pub struct PrivateCa {
+    /// The CA certificate, PEM (what `--cacert` takes).
+    pub ca_pem: String,
+    /// An HTTP/1.1 TLS server configuration with the issued certificate.
+    pub server: Arc<sse_client::rustls::ServerConfig>,
+}
+
+pub fn private_ca() -> PrivateCa {
+    use sse_client::rustls;
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "sse test CA");
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf_cert = leaf.signed_by(&leaf_key, &ca_cert, &ca_key).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
+    let mut server = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![leaf_cert.der().clone()], key)
+        .unwrap();
+    server.alpn_protocols = vec![b"http/1.1".to_vec()];
+    PrivateCa {
+        ca_pem: ca_cert.pem(),
+        server: Arc::new(server),
+    }
+}
