@@ -28,7 +28,9 @@ pub struct Args {
     addr: Option<SocketAddr>,
     /// Where history is kept: `sqlite://PATH` (default
     /// `sqlite://./sse-data/hub.sqlite3`), `memory://`, or
-    /// `redis://HOST:PORT[/DB][?prefix=NAME]` (shared by many nodes).
+    /// `redis://HOST:PORT[/DB][?prefix=NAME]` (shared by many nodes;
+    /// `rediss://` for TLS, `redis+sentinel://H:P,H:P/MASTER` for Sentinel;
+    /// see docs/deploy.md).
     #[arg(long, env = "SSE_STORE", value_name = "URL")]
     store: Option<String>,
     /// The hub's public URL, as clients reach it (default: derived from
@@ -688,18 +690,28 @@ fn parse_store(url: &str) -> anyhow::Result<StoreChoice> {
     if url == "memory://" || url == "memory:" {
         return Ok(StoreChoice::Memory);
     }
-    if url.starts_with("redis://") {
+    const REDIS_SCHEMES: [&str; 4] = [
+        "redis://",
+        "rediss://",
+        "redis+sentinel://",
+        "rediss+sentinel://",
+    ];
+    if let Some(scheme) = REDIS_SCHEMES.iter().find(|s| url.starts_with(**s)) {
         // Validated now, so a typo fails at start-up, not at first use.
         // The URL is not echoed: it may carry a password.
         let config = RedisConfig::from_url(url).map_err(|e| {
             anyhow::anyhow!(
-                "--store redis://…: {e}; use redis://HOST:PORT[/DB][?prefix=NAME]{}",
+                "--store {scheme}…: {e}; use redis://HOST:PORT[/DB][?prefix=NAME] (see \
+                 docs/deploy.md for rediss://, redis+sentinel:// and their parameters){}",
                 std::error::Error::source(&e).map_or(String::new(), |s| format!(" ({s})"))
             )
         })?;
         return Ok(StoreChoice::Redis(config));
     }
-    bail!("unknown --store {url:?}: use sqlite://PATH, redis://HOST:PORT[/DB] or memory://")
+    bail!(
+        "unknown --store {url:?}: use sqlite://PATH, redis://HOST:PORT[/DB] (or rediss://, \
+         redis+sentinel://) or memory://"
+    )
 }
 
 /// A key from `var`, or from `file`; `None` when neither is set.
@@ -785,7 +797,15 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             "memory (history is lost on exit)".to_owned(),
         ),
         StoreChoice::Redis(redis) => {
-            let label = format!("redis {} (keys {}:*)", redis.redacted_url(), redis.prefix);
+            let wait = match redis.replicas {
+                0 => String::new(),
+                n => format!(", publishes acknowledged once {n} replica(s) have them"),
+            };
+            let label = format!(
+                "redis {} (keys {}:*{wait})",
+                redis.redacted_url(),
+                redis.prefix
+            );
             let redis = RedisConfig {
                 retention: config.retention,
                 ..redis.clone()
@@ -929,6 +949,14 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("prefix=NAME"));
+        assert!(matches!(
+            parse_store("redis+sentinel://s1:26379,s2:26379/primary?prefix=hub").unwrap(),
+            StoreChoice::Redis(c) if c.replicas == 1 && c.prefix == "hub"
+        ));
+        assert!(matches!(
+            parse_store("rediss://r:6380/0?ca=/etc/ca.pem").unwrap(),
+            StoreChoice::Redis(c) if c.tls.ca_file.is_some()
+        ));
         assert!(parse_store("postgres://x")
             .unwrap_err()
             .to_string()

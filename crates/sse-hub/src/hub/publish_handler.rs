@@ -147,7 +147,21 @@ pub(crate) async fn handle(state: Arc<HubState>, request: Request) -> Response {
         }
         Err(e) => {
             inc(&state.metrics.publish_failures);
-            if e.is_busy() {
+            if let Some(id) = e.outcome_unknown_id() {
+                // Checked first: the store may also have just become
+                // unavailable (a failover), and "not stored" would be a
+                // lie. The update may be in history; only a retry with
+                // the same id settles it without a second copy.
+                tracing::warn!(error = %e, "publish outcome unknown");
+                unavailable(
+                    &format!(
+                        "the outcome is unknown: update {id} reached the store but its replicas \
+                         did not confirm it in time, so a failover may lose it; retrying with \
+                         the same id ({id}) is safe"
+                    ),
+                    Duration::from_secs(1),
+                )
+            } else if e.is_busy() {
                 tracing::warn!("publish refused: the store is busy");
                 unavailable(
                     "the store is busy: the update was not stored, retry later",

@@ -32,6 +32,13 @@ pub(crate) enum Kind {
     },
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
+    #[error("the outcome of update {id:?} is unknown: {context}")]
+    OutcomeUnknown {
+        context: &'static str,
+        id: String,
+        #[source]
+        source: Box<dyn StdError + Send + Sync>,
+    },
 }
 
 impl StoreError {
@@ -66,6 +73,22 @@ impl StoreError {
         })
     }
 
+    /// The write may or may not have been stored durably: the backend
+    /// took it but did not confirm it the way the store was asked to (for
+    /// Redis, replicas did not acknowledge it in time).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn outcome_unknown(
+        context: &'static str,
+        id: impl Into<String>,
+        source: impl Into<Box<dyn StdError + Send + Sync>>,
+    ) -> Self {
+        Self::new(Kind::OutcomeUnknown {
+            context,
+            id: id.into(),
+            source: source.into(),
+        })
+    }
+
     pub(crate) fn corrupt(what: impl Into<String>) -> Self {
         Self::new(Kind::Corrupt(what.into()))
     }
@@ -92,6 +115,27 @@ impl StoreError {
     /// The backend (database, file system, network) failed.
     pub fn is_backend(&self) -> bool {
         matches!(*self.0, Kind::Backend { .. })
+    }
+
+    /// An append whose outcome is unknown: the backend received it but did
+    /// not confirm it as durable as configured (for Redis: `WAIT` saw
+    /// fewer replicas than required in time, or the connection broke while
+    /// waiting). The update may be in history, or may be lost on a
+    /// failover. A hub answers 503 and says so; a retry with the same
+    /// update id is how a publisher resolves it. Never
+    /// [`is_backend`](Self::is_backend).
+    pub fn is_outcome_unknown(&self) -> bool {
+        matches!(*self.0, Kind::OutcomeUnknown { .. })
+    }
+
+    /// For an [`is_outcome_unknown`](Self::is_outcome_unknown) error, the
+    /// id of the update in doubt (the one the store assigned when the
+    /// publisher gave none): what a retry must carry.
+    pub fn outcome_unknown_id(&self) -> Option<&str> {
+        match &*self.0 {
+            Kind::OutcomeUnknown { id, .. } => Some(id),
+            _ => None,
+        }
     }
 
     /// The backend holds data this version cannot read (or a file written

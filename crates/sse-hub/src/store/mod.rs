@@ -134,7 +134,7 @@ mod sqlite;
 mod tail;
 
 #[cfg(feature = "redis")]
-pub use self::redis::{RedisConfig, RedisStore};
+pub use self::redis::{RedisConfig, RedisStore, RedisTls};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{ParsePositionError, StoreError};
 pub use memory::{MemoryConfig, MemoryStore};

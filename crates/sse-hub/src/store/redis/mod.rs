@@ -63,7 +63,28 @@
 //! An append is acknowledged when Redis has executed it, in memory. It
 //! survives a Redis restart only with persistence (`appendonly yes`;
 //! `appendfsync always` to survive a crash of the machine too); see
-//! `docs/deploy.md`.
+//! `docs/deploy.md`. It survives a failover (the primary lost, a replica
+//! promoted) when [`RedisConfig::replicas`] is set: the append is then
+//! acknowledged only once `WAIT` reports that many replicas have it, and
+//! fails with [`StoreError::is_outcome_unknown`] when they do not confirm
+//! within [`RedisConfig::replica_timeout`] (the update is on the primary
+//! and may or may not survive it).
+//!
+//! # Where Redis is
+//!
+//! `redis://` and `rediss://` (TLS, see [`RedisTls`]) name one server;
+//! `redis+sentinel://` and `rediss+sentinel://` name the sentinels of a
+//! primary, found again after every failover (`sentinel.rs`). Every
+//! connection is made by [`Endpoint::connect`], so the tail task and the
+//! command connection follow a failover the same way: reconnect, find the
+//! primary, resume from the last stream id seen.
+//!
+//! # Permissions
+//!
+//! `open` checks with `redis.acl_check_cmd` that the Redis user may run
+//! every command the store needs on its keys (`access.lua`) and fails
+//! naming the ones it may not; `CONFIG` is never used, so services that
+//! forbid it work. The list is in `docs/deploy.md`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -71,6 +92,12 @@ use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, RedisError, Script, Value};
+
+mod sentinel;
+mod tls;
+
+use self::sentinel::{is_sentinel_url, Sentinel};
+pub use self::tls::RedisTls;
 use tokio::sync::{broadcast, watch, RwLock};
 use tokio::task::JoinHandle;
 
@@ -104,8 +131,22 @@ const COMMON: &str = include_str!("common.lua");
 #[derive(Clone)]
 #[must_use]
 pub struct RedisConfig {
-    /// `redis://[user:password@]host[:port][/db]`.
+    /// `redis://[user:password@]host[:port][/db]`, `rediss://…` for TLS,
+    /// or `redis+sentinel://[user:password@]host[:port],host[:port]/master[/db]`
+    /// (`rediss+sentinel://` for TLS) to find the primary through Sentinel.
+    /// No query: [`from_url`](Self::from_url) takes it apart.
     pub url: String,
+    /// Files for TLS (`rediss://`): a private CA, a client certificate.
+    /// Default none: the system roots, no client certificate.
+    pub tls: RedisTls,
+    /// How many replicas must confirm an append (`WAIT`) before it is
+    /// acknowledged, so that a failover cannot lose it. Default 1 for a
+    /// sentinel URL, 0 (acknowledged once the primary has it) otherwise.
+    pub replicas: usize,
+    /// How long an append waits for [`replicas`](Self::replicas) to
+    /// confirm (at least 1 ms); after that it fails with
+    /// [`StoreError::is_outcome_unknown`]. Default 1 s.
+    pub replica_timeout: Duration,
     /// Prefix of the store's keys (`<prefix>:stream`, `<prefix>:ids`,
     /// `<prefix>:dups`). Default `sse`. Hubs that share a stream use the
     /// same prefix; separate hubs on one Redis use different ones.
@@ -134,8 +175,12 @@ pub struct RedisConfig {
 impl RedisConfig {
     /// The defaults, with Redis at `url`.
     pub fn new(url: impl Into<String>) -> Self {
+        let url = url.into();
         RedisConfig {
-            url: url.into(),
+            replicas: usize::from(is_sentinel_url(&url)),
+            replica_timeout: Duration::from_secs(1),
+            tls: RedisTls::default(),
+            url,
             prefix: "sse".to_owned(),
             retention: Retention::default(),
             clock: Arc::new(SystemClock),
@@ -147,31 +192,58 @@ impl RedisConfig {
         }
     }
 
-    /// Parses `redis://host[:port][/db][?prefix=NAME]`: the URL as Redis
-    /// clients write it, plus an optional key prefix.
+    /// Parses a store URL: the URL as Redis clients write it
+    /// (`redis://host[:port][/db]`, `rediss://…`,
+    /// `redis+sentinel://host[:port],host[:port]/master[/db]`) plus these
+    /// optional query parameters:
+    ///
+    /// - `prefix=NAME`: [`prefix`](Self::prefix);
+    /// - `ca=FILE`, `cert=FILE`, `key=FILE`: [`tls`](Self::tls) (TLS URLs
+    ///   only);
+    /// - `replicas=N`, `replica_timeout_ms=MS`: [`replicas`](Self::replicas)
+    ///   and [`replica_timeout`](Self::replica_timeout).
     ///
     /// # Errors
     ///
     /// [`StoreError::is_backend`] when the URL is not a Redis URL this
-    /// build can use, or has a query parameter other than `prefix`.
+    /// build can use, or has another parameter or a bad value. The TLS
+    /// files are read by [`RedisStore::open`], not here.
     pub fn from_url(url: &str) -> Result<Self, StoreError> {
         let (base, query) = url.split_once('?').unwrap_or((url, ""));
         let mut config = RedisConfig::new(base);
+        let unsupported = |pair: &str| {
+            StoreError::backend(
+                "parsing the Redis URL",
+                format!(
+                    "unsupported parameter {pair:?}: understood are prefix=NAME (letters, \
+                     digits, and -_.:{{}}), ca=FILE, cert=FILE, key=FILE, replicas=N and \
+                     replica_timeout_ms=MS"
+                ),
+            )
+        };
         for pair in query.split('&').filter(|p| !p.is_empty()) {
-            match pair.split_once('=') {
-                Some(("prefix", value)) if valid_prefix(value) => config.prefix = value.to_owned(),
-                _ => {
-                    return Err(StoreError::backend(
-                        "parsing the Redis URL",
-                        format!(
-                            "unsupported parameter {pair:?}: only prefix=NAME (letters, digits, \
-                             and -_.:{{}}) is understood"
-                        ),
-                    ))
+            let Some((name, value)) = pair.split_once('=') else {
+                return Err(unsupported(pair));
+            };
+            match name {
+                "prefix" if valid_prefix(value) => config.prefix = value.to_owned(),
+                "replicas" => {
+                    config.replicas = value.parse().map_err(|_| unsupported(pair))?;
                 }
+                "replica_timeout_ms" => {
+                    let ms: u64 = value
+                        .parse()
+                        .ok()
+                        .filter(|ms| *ms > 0)
+                        .ok_or_else(|| unsupported(pair))?;
+                    config.replica_timeout = Duration::from_millis(ms);
+                }
+                _ if !value.is_empty() && config.tls.take_parameter(name, value) => {}
+                _ => return Err(unsupported(pair)),
             }
         }
-        Client::open(base).map_err(|e| StoreError::backend("parsing the Redis URL", e))?;
+        // Checked now, so a typo fails at start-up.
+        Endpoint::new(base, None, config.tls.is_set())?;
         Ok(config)
     }
 }
@@ -193,6 +265,9 @@ impl std::fmt::Debug for RedisConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisConfig")
             .field("url", &self.redacted_url())
+            .field("tls", &self.tls)
+            .field("replicas", &self.replicas)
+            .field("replica_timeout", &self.replica_timeout)
             .field("prefix", &self.prefix)
             .field("retention", &self.retention)
             .field("clock", &self.clock)
@@ -255,7 +330,7 @@ impl std::fmt::Debug for RedisStore {
 }
 
 struct Shared {
-    client: Client,
+    endpoint: Endpoint,
     /// The command connection (appends, replays), made lazily and dropped
     /// after a connection error so the next command reconnects. An async
     /// Mutex: held across the connection attempt, so concurrent publishers
@@ -265,6 +340,9 @@ struct Shared {
     keys: [String; 3],
     append: Script,
     replay: Script,
+    /// Replicas an append waits for (0: none), and for how long.
+    replicas: usize,
+    replica_timeout: Duration,
     trim: Script,
     retention: Retention,
     clock: Arc<dyn Clock>,
@@ -307,11 +385,18 @@ impl RedisStore {
     /// than 7.0 (completeness needs `XINFO STREAM`'s
     /// `max-deleted-entry-id`).
     pub async fn open(config: RedisConfig) -> Result<RedisStore, StoreError> {
-        let client = Client::open(config.url.as_str())
-            .map_err(|e| StoreError::backend("parsing the Redis URL", e))?;
+        let endpoint = Endpoint::new(&config.url, config.tls.load()?, config.tls.is_set())?;
+        let replica_timeout = config.replica_timeout.max(Duration::from_millis(1));
+        // An append's WAIT answers after up to `replica_timeout`: give it
+        // that long on top of the command timeout.
+        let response_timeout = if config.replicas > 0 {
+            config.command_timeout + replica_timeout
+        } else {
+            config.command_timeout
+        };
         let command_config = AsyncConnectionConfig::new()
             .set_connection_timeout(config.command_timeout)
-            .set_response_timeout(config.command_timeout);
+            .set_response_timeout(response_timeout);
         // A blocked XREAD answers after `block`: give it that long and the
         // command timeout on top before calling the connection dead.
         let tail_config = AsyncConnectionConfig::new()
@@ -330,7 +415,9 @@ impl RedisStore {
             replay: Script::new(&format!("{COMMON}\n{}", include_str!("replay.lua"))),
             trim: Script::new(&format!("{COMMON}\n{}", include_str!("trim.lua"))),
             conn: tokio::sync::Mutex::new(None),
-            client,
+            endpoint,
+            replicas: config.replicas,
+            replica_timeout,
             retention: config.retention,
             clock: config.clock,
             command_config,
@@ -348,6 +435,7 @@ impl RedisStore {
         });
         let mut conn = shared.connection().await?;
         check_version(&mut conn).await?;
+        check_access(&mut conn, &shared.keys, shared.replicas > 0).await?;
         // Retention may have been lowered since the stream was written.
         while shared.housekeep(&mut conn).await? >= TRIM_BUDGET {}
         let start = last_generated_id(&mut conn, &shared.keys[0]).await?;
@@ -416,6 +504,9 @@ impl Store for RedisStore {
                 if last.is_none_or(|p| p < position) {
                     *last = Some(position);
                 }
+            }
+            if self.shared.replicas > 0 {
+                self.shared.await_replicas(&mut conn, &update.id).await?;
             }
             drop(gate);
             Ok(Entry::new(position, Arc::new(update)))
@@ -519,11 +610,7 @@ impl Shared {
         if let Some(conn) = &*slot {
             return Ok(conn.clone());
         }
-        match self
-            .client
-            .get_multiplexed_async_connection_with_config(&self.command_config)
-            .await
-        {
+        match self.endpoint.connect(&self.command_config).await {
             Ok(conn) => {
                 *slot = Some(conn.clone());
                 Ok(conn)
@@ -554,6 +641,51 @@ impl Shared {
                     self.conn.lock().await.take();
                 }
                 Err(StoreError::backend(context, e))
+            }
+        }
+    }
+
+    /// After an append: waits until [`Shared::replicas`] replicas have
+    /// every write of this connection so far (`WAIT`; other publishers'
+    /// appends pipelined on the same connection are covered by one wait,
+    /// so concurrent publishes share it).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::is_outcome_unknown`] when fewer confirm in time or
+    /// the connection breaks meanwhile: the update is on the primary, so
+    /// "not stored" would be wrong, but a failover may lose it.
+    async fn await_replicas(
+        &self,
+        conn: &mut MultiplexedConnection,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        let timeout_ms = u64::try_from(self.replica_timeout.as_millis()).unwrap_or(u64::MAX);
+        let answer = redis::cmd("WAIT")
+            .arg(self.replicas)
+            .arg(timeout_ms)
+            .query_async::<usize>(conn)
+            .await;
+        match answer {
+            Ok(n) if n >= self.replicas => Ok(()),
+            Ok(n) => Err(StoreError::outcome_unknown(
+                "waiting for Redis replicas",
+                id,
+                format!(
+                    "{n} of {} replicas confirmed it within {:?}",
+                    self.replicas, self.replica_timeout
+                ),
+            )),
+            Err(e) => {
+                if is_connection_error(&e) {
+                    self.commands_ok.store(false, Ordering::Release);
+                    self.conn.lock().await.take();
+                }
+                Err(StoreError::outcome_unknown(
+                    "waiting for Redis replicas",
+                    id,
+                    e,
+                ))
             }
         }
     }
@@ -596,6 +728,106 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // Nothing panics while holding these locks with their data half
     // updated, so a poisoned lock's data is still consistent.
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Where the store connects: one server, or the primary the sentinels name.
+enum Endpoint {
+    Direct(Client),
+    Sentinel(Sentinel),
+}
+
+impl Endpoint {
+    /// `tls_files` are the loaded [`RedisTls`] files; `tls_set` says
+    /// whether any was given (checked against the scheme even when they
+    /// are not loaded yet).
+    fn new(
+        url: &str,
+        tls_files: Option<redis::TlsCertificates>,
+        tls_set: bool,
+    ) -> Result<Endpoint, StoreError> {
+        if is_sentinel_url(url) {
+            if tls_set && !url.starts_with("rediss+") {
+                return Err(StoreError::backend(
+                    "parsing the Redis URL",
+                    "ca=, cert= and key= need TLS: use rediss+sentinel://",
+                ));
+            }
+            return Sentinel::parse(url, tls_files).map(Endpoint::Sentinel);
+        }
+        let client = if tls_set && !url.starts_with("rediss://") {
+            return Err(StoreError::backend(
+                "parsing the Redis URL",
+                "ca=, cert= and key= need TLS: use rediss://",
+            ));
+        } else if let Some(files) = tls_files {
+            Client::build_with_tls(url, files)
+        } else {
+            Client::open(url)
+        };
+        client
+            .map(Endpoint::Direct)
+            .map_err(|e| StoreError::backend("parsing the Redis URL", e))
+    }
+
+    /// A new connection: to the server, or to the primary the sentinels
+    /// name now (verified to be a primary).
+    async fn connect(
+        &self,
+        config: &AsyncConnectionConfig,
+    ) -> Result<MultiplexedConnection, RedisError> {
+        match self {
+            Endpoint::Direct(client) => {
+                client
+                    .get_multiplexed_async_connection_with_config(config)
+                    .await
+            }
+            Endpoint::Sentinel(sentinel) => sentinel.connect(config).await,
+        }
+    }
+}
+
+/// Checks that the Redis user may run every command the store needs on
+/// its keys (Redis ACLs, `redis.acl_check_cmd`, 7.0+), so that a missing
+/// permission fails at start-up, named, rather than at the first publish.
+///
+/// # Errors
+///
+/// [`StoreError::is_backend`] naming the commands the user may not run
+/// (or, when it may not even run the check, naming `EVALSHA` / `SCRIPT`).
+async fn check_access(
+    conn: &mut MultiplexedConnection,
+    keys: &[String; 3],
+    waits: bool,
+) -> Result<(), StoreError> {
+    const NEEDED: &str = "see \"Commands the hub needs\" in docs/deploy.md";
+    let script = Script::new(include_str!("access.lua"));
+    let mut invocation = script.prepare_invoke();
+    for key in keys {
+        invocation.key(key);
+    }
+    invocation.arg(if waits { "1" } else { "0" });
+    match invocation.invoke_async::<Vec<String>>(conn).await {
+        Ok(denied) if denied.is_empty() => Ok(()),
+        Ok(denied) => Err(StoreError::backend(
+            "checking the Redis user's permissions",
+            format!(
+                "the Redis user may not run {} (ACL); {NEEDED}",
+                denied.join(", ")
+            ),
+        )),
+        Err(e) if e.code() == Some("NOPERM") => Err(StoreError::backend(
+            "checking the Redis user's permissions",
+            format!(
+                "the Redis user may not run the store's scripts: {e} (they need EVALSHA, \
+                 SCRIPT LOAD and the keys {}, {}, {}); {NEEDED}",
+                keys[0], keys[1], keys[2]
+            ),
+        )),
+        Err(e) => Err(StoreError::backend(
+            "checking the Redis user's permissions",
+            e,
+        )),
+    }
 }
 
 /// Refuses a Redis older than 7.0.
@@ -849,9 +1081,7 @@ async fn tail(
         let mut c = match conn.take() {
             Some(c) => c,
             None => {
-                let connect = shared
-                    .client
-                    .get_multiplexed_async_connection_with_config(&shared.tail_config);
+                let connect = shared.endpoint.connect(&shared.tail_config);
                 let result = tokio::select! {
                     r = connect => r,
                     _ = stop.changed() => break,
@@ -1045,7 +1275,31 @@ mod tests {
             RedisConfig::from_url("redis://h").expect("url").prefix,
             "sse"
         );
+        let c = RedisConfig::from_url(
+            "rediss://h:6380?ca=/ca.pem&cert=/c.pem&key=/k.pem&replicas=2&replica_timeout_ms=250",
+        )
+        .expect("tls url");
+        assert_eq!(c.url, "rediss://h:6380");
+        assert_eq!(
+            c.tls.ca_file.as_deref(),
+            Some(std::path::Path::new("/ca.pem"))
+        );
+        assert_eq!(
+            (c.replicas, c.replica_timeout),
+            (2, Duration::from_millis(250))
+        );
+        // Sentinel: the replica wait is on by default, and can be turned off.
+        let s = RedisConfig::from_url("redis+sentinel://s1:26379,s2/primary").expect("sentinel");
+        assert_eq!(s.replicas, 1);
+        let s = RedisConfig::from_url("redis+sentinel://s1/primary?replicas=0").expect("sentinel");
+        assert_eq!(s.replicas, 0);
+        assert_eq!(RedisConfig::from_url("redis://h").expect("url").replicas, 0);
         for bad in [
+            "redis://h?ca=/ca.pem",
+            "redis+sentinel://s/m?ca=/ca.pem",
+            "redis+sentinel://s",
+            "redis://h?replicas=x",
+            "redis://h?replica_timeout_ms=0",
             "redis://h?prefix=",
             "redis://h?prefix=a b",
             "redis://h?db=3",
