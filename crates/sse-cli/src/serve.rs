@@ -341,7 +341,7 @@ enum StoreChoice {
     Sqlite(PathBuf),
     Memory,
     /// Shared by every node pointed at the same Redis and key prefix.
-    Redis(RedisConfig),
+    Redis(Box<RedisConfig>),
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -706,7 +706,7 @@ fn parse_store(url: &str) -> anyhow::Result<StoreChoice> {
                 std::error::Error::source(&e).map_or(String::new(), |s| format!(" ({s})"))
             )
         })?;
-        return Ok(StoreChoice::Redis(config));
+        return Ok(StoreChoice::Redis(Box::new(config)));
     }
     bail!(
         "unknown --store {url:?}: use sqlite://PATH, redis://HOST:PORT[/DB] (or rediss://, \
@@ -808,7 +808,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             );
             let redis = RedisConfig {
                 retention: config.retention,
-                ..redis.clone()
+                ..(**redis).clone()
             };
             let store = RedisStore::open(redis)
                 .await
