@@ -807,6 +807,10 @@ impl Cluster {
             let port = free_port();
             let child = Command::new("redis-server")
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                // A replica writes its sync file to --dir.
+                .arg("--dir")
+                .arg(&dir)
+                .args(["--dbfilename", &format!("{port}.rdb")])
                 .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
                 .args(["--loglevel", "warning"])
                 .args(extra)
