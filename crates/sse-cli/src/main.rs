@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 /// See the `mimalloc` feature in Cargo.toml for why (BENCHMARKS.md has
-/// the figures).
+/// the figures); `.cargo/config.toml` builds it without eager arena commit.
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
