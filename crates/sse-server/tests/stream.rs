@@ -21,6 +21,7 @@ both!(
     events_from_a_stream_then_the_end,
     an_error_ends_the_response_after_the_events_before_it,
     the_stream_is_dropped_when_the_client_leaves,
+    a_quiet_stream_gets_keep_alives,
 );
 
 fn numbered(n: u32) -> Event {
@@ -146,4 +147,26 @@ async fn the_stream_is_pulled_only_while_the_queue_has_room() {
         tokio::task::yield_now().await;
     }
     assert_eq!(pulled.load(Ordering::SeqCst), 5);
+}
+
+async fn a_quiet_stream_gets_keep_alives(kind: Kind) {
+    let app = Router::new().route(
+        "/s",
+        routing::get(|sse: EventStreamRequest| async move {
+            // One event, then nothing for ever.
+            let events =
+                stream::once(async { Ok::<_, Infallible>(numbered(1)) }).chain(stream::pending());
+            sse.into_builder()
+                .keep_alive(Some(Duration::from_millis(50)))
+                .stream(events)
+                .unwrap()
+        }),
+    );
+    let server = Server::start(kind, app).await;
+    let mut s = get(server.addr, "/s", &[]).await;
+    let got = s.read_until(b"data: 1\n\n:\n\n:\n\n").await.to_vec();
+    assert!(
+        got.ends_with(b"id: 1\nevent: n\ndata: 1\n\n:\n\n:\n\n"),
+        "{got:?}"
+    );
 }
