@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod boolean;
 mod decode;
 mod listen;
 mod publish;

@@ -52,7 +52,7 @@ pub struct Args {
     #[arg(long, env = "SSE_JWT_ISSUER", value_name = "ISS")]
     jwt_issuer: Option<String>,
     /// Serve subscribers that present no token (public updates only).
-    #[arg(long, env = "SSE_ALLOW_ANONYMOUS", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    #[arg(long, env = "SSE_ALLOW_ANONYMOUS", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL", value_parser = crate::boolean::parse)]
     allow_anonymous: Option<bool>,
     /// A browser origin allowed to use the hub with credentials (repeat the
     /// flag; in SSE_CORS_ORIGINS, comma-separated). Never `*`.
@@ -129,11 +129,11 @@ pub struct Args {
     #[arg(long, env = "SSE_SUBSCRIPTION_FORMAT", value_name = "FORMAT")]
     subscription_format: Option<String>,
     /// Active subscriptions: subscription events and the subscriptions API.
-    #[arg(long, env = "SSE_SUBSCRIPTIONS", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    #[arg(long, env = "SSE_SUBSCRIPTIONS", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL", value_parser = crate::boolean::parse)]
     subscriptions: Option<bool>,
     /// Accept the deployed 0.x generation's tokens (`mercure` claim, no
     /// `typ`) and token query parameters.
-    #[arg(long, env = "SSE_LEGACY", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    #[arg(long, env = "SSE_LEGACY", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL", value_parser = crate::boolean::parse)]
     legacy: Option<bool>,
     /// PEM certificate chain: serve HTTPS with HTTP/2 and HTTP/1.1 (ALPN).
     #[arg(long, env = "SSE_TLS_CERT", value_name = "PATH", requires = "tls_key")]
@@ -158,6 +158,7 @@ struct FileConfig {
     publisher_jwt_key_file: Option<PathBuf>,
     subscriber_jwt_key_file: Option<PathBuf>,
     jwt_issuer: Option<String>,
+    #[serde(default, deserialize_with = "crate::boolean::deserialize_opt")]
     allow_anonymous: Option<bool>,
     #[serde(default)]
     cors_origins: Vec<String>,
@@ -180,7 +181,9 @@ struct FileConfig {
     max_matchers: Option<usize>,
     max_pattern_len: Option<usize>,
     subscription_format: Option<String>,
+    #[serde(default, deserialize_with = "crate::boolean::deserialize_opt")]
     subscriptions: Option<bool>,
+    #[serde(default, deserialize_with = "crate::boolean::deserialize_opt")]
     legacy: Option<bool>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,

@@ -254,6 +254,46 @@ fn publish_with_a_key_signs_its_own_token_and_without_one_fails_clearly() {
     assert!(err.contains("401"), "{err}");
 }
 
+/// Containers and systemd units say `1`, `yes`, `on`: every boolean
+/// variable takes them (it refused `1` once: "invalid value '1'").
+#[test]
+fn boolean_variables_take_one_yes_and_on() {
+    let dir = temp_dir("booleans");
+    let keys = [
+        (
+            "SSE_PUBLISHER_JWT_KEY",
+            "publisher secret of 32 bytes .....",
+        ),
+        (
+            "SSE_SUBSCRIBER_JWT_KEY",
+            "subscriber secret of 32 bytes ....",
+        ),
+    ];
+    for (allow, legacy) in [("1", "0"), ("yes", "No"), ("ON", "off"), ("True", "FALSE")] {
+        let mut envs = keys.to_vec();
+        envs.extend([
+            ("SSE_ALLOW_ANONYMOUS", allow),
+            ("SSE_LEGACY", legacy),
+            ("SSE_SUBSCRIPTIONS", allow),
+        ]);
+        let hub = start(&dir, "127.0.0.1:0", &envs, &["--store", "memory://"]);
+        let (head, _) = subscribe(&hub.base, "topic=urn:t", &[]);
+        assert!(
+            head.starts_with("HTTP/1.1 200"),
+            "SSE_ALLOW_ANONYMOUS={allow} lets a subscriber in without a token: {head}"
+        );
+    }
+    let out = sse()
+        .args(["serve", "--store", "memory://"])
+        .env("SSE_ALLOW_ANONYMOUS", "maybe")
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("1/0, true/false, yes/no or on/off"), "{err}");
+}
+
 #[test]
 fn without_keys_it_refuses_to_listen_beyond_loopback() {
     let dir = temp_dir("refuse");
