@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod boolean;
 mod decode;
 mod listen;
+mod logging;
 mod publish;
 mod serve;
 

@@ -19,6 +19,8 @@ use sse_hub::hub::{Hub, HubConfig};
 use sse_hub::store::{RedisConfig, RedisStore, Retention, Store};
 use sse_hub::subscribe::SubscriptionFormat;
 
+use crate::logging::LogFormat;
+
 #[derive(clap::Args, Debug, Default)]
 pub struct Args {
     /// Address to listen on.
@@ -141,6 +143,12 @@ pub struct Args {
     /// PEM private key for --tls-cert.
     #[arg(long, env = "SSE_TLS_KEY", value_name = "PATH", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Log lines on stderr: `text` (for people; colour only on a
+    /// terminal) or `json` (one object per line: time, level, target,
+    /// message, fields). Levels come from SSE_LOG, else RUST_LOG (default
+    /// `info`; e.g. SSE_LOG=info,sse_hub=debug).
+    #[arg(long, env = "SSE_LOG_FORMAT", value_name = "FORMAT")]
+    log_format: Option<LogFormat>,
     /// A TOML file with any of the settings above (snake_case names).
     #[arg(long, env = "SSE_CONFIG", value_name = "PATH")]
     config: Option<PathBuf>,
@@ -187,6 +195,7 @@ struct FileConfig {
     legacy: Option<bool>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    log_format: Option<LogFormat>,
 }
 
 const DEFAULT_ADDR: &str = "127.0.0.1:3000";
@@ -208,6 +217,7 @@ struct Settings {
     hub: HubConfig,
     /// Set when no key was configured: the generated development secret.
     dev_secret: Option<String>,
+    log_format: LogFormat,
 }
 
 #[derive(Debug)]
@@ -219,25 +229,14 @@ enum StoreChoice {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    init_logging();
     let settings = resolve(args)?;
+    crate::logging::init(settings.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(serve(settings))?;
     Ok(ExitCode::SUCCESS)
-}
-
-fn init_logging() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("SSE_LOG")
-        .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
 }
 
 fn resolve(args: Args) -> anyhow::Result<Settings> {
@@ -447,6 +446,7 @@ fn resolve(args: Args) -> anyhow::Result<Settings> {
         tls,
         hub,
         dev_secret,
+        log_format: args.log_format.or(file.log_format).unwrap_or_default(),
     })
 }
 
@@ -590,6 +590,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         tls,
         hub: mut config,
         dev_secret,
+        log_format: _,
     } = settings;
     let (store, store_label): (Arc<dyn Store>, String) = match &store {
         StoreChoice::Sqlite(path) => (
@@ -677,6 +678,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     use std::io::Write;
     std::io::stdout().flush().ok();
+    // The banner is for a person; this line is for the log collector.
+    tracing::info!(addr = %local, hub = %public_url, store = %store_label, "listening");
 
     // On SIGINT/SIGTERM: the hub ends open streams with a `retry:` (so
     // clients come back), then the server stops accepting and drains.
