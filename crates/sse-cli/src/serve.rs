@@ -26,6 +26,11 @@ pub struct Args {
     /// Address to listen on.
     #[arg(long, env = "SSE_ADDR", value_name = "IP:PORT")]
     addr: Option<SocketAddr>,
+    /// Serve `/metrics` (and `/healthz`) on this separate address, for
+    /// the monitoring network only; the main port then keeps `/healthz`
+    /// but not `/metrics`.
+    #[arg(long, env = "SSE_METRICS_ADDR", value_name = "IP:PORT")]
+    metrics_addr: Option<SocketAddr>,
     /// Where history is kept: `sqlite://PATH` (default
     /// `sqlite://./sse-data/hub.sqlite3`), `memory://`, or
     /// `redis://HOST:PORT[/DB][?prefix=NAME]` (shared by many nodes).
@@ -159,6 +164,7 @@ pub struct Args {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     addr: Option<SocketAddr>,
+    metrics_addr: Option<SocketAddr>,
     store: Option<String>,
     public_url: Option<String>,
     audience: Option<String>,
@@ -207,6 +213,8 @@ const DEV_TOKEN_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Everything `serve` decided, resolved from all sources.
 struct Settings {
     addr: SocketAddr,
+    /// The internal listener for `/metrics`, when asked for.
+    metrics_addr: Option<SocketAddr>,
     /// The public URL was not given: derive it from the bound address
     /// (which differs from `addr` when its port is 0).
     derive_url: bool,
@@ -440,6 +448,7 @@ fn resolve(args: Args) -> anyhow::Result<Settings> {
     }
     Ok(Settings {
         addr,
+        metrics_addr: args.metrics_addr.or(file.metrics_addr),
         derive_url,
         derive_audience,
         store,
@@ -584,6 +593,7 @@ fn now_secs() -> u64 {
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let Settings {
         addr,
+        metrics_addr,
         derive_url,
         derive_audience,
         store,
@@ -653,7 +663,21 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         dev_tokens.as_ref().map(|t| t.0.as_str()),
         dev_tokens.as_ref().map(|t| t.1.as_str()),
     ));
-    let router = hub.router().route(
+    let ops = match metrics_addr {
+        Some(at) => {
+            let listener = tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("cannot listen on {at} (--metrics-addr)"))?;
+            Some(listener)
+        }
+        None => None,
+    };
+    let routes = if ops.is_some() {
+        hub.public_router()
+    } else {
+        hub.router()
+    };
+    let router = routes.route(
         "/",
         axum::routing::get(move || {
             let page = Arc::clone(&page);
@@ -667,6 +691,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     println!("  debug page: {base}/");
     println!("  hub:        {public_url}");
     println!("  store:      {store_label}, last {history} updates kept");
+    if let Some(listener) = &ops {
+        let at = display_addr(listener.local_addr()?);
+        println!("  metrics:    http://{at}/metrics (and /healthz)");
+    }
     if let Some((publish, _)) = &dev_tokens {
         println!();
         println!("No keys were configured, so a development key was generated (tokens below work on this machine only).");
@@ -691,6 +719,15 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             hub.shutdown().await;
         }
     };
+    if let Some(listener) = ops {
+        // Ends with the runtime: scrapes need no draining.
+        let router = hub.ops_router();
+        tokio::spawn(async move {
+            if let Err(e) = sse_server::serve(listener, router).await {
+                tracing::error!(error = %e, "the metrics listener failed");
+            }
+        });
+    }
     let server = match tls {
         None => sse_server::serve(listener, router),
         Some((cert, key)) => {

@@ -150,13 +150,22 @@ fn publish(base: &str, extra: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-fn dev_subscriber_token(base: &str) -> String {
+/// `GET path` on a fresh connection; the whole response, head included.
+fn get(base: &str, path: &str) -> String {
     let mut s = TcpStream::connect(host_port(base)).unwrap();
     s.set_read_timeout(Some(WAIT)).unwrap();
-    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut page = String::new();
-    s.read_to_string(&mut page).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    response
+}
+
+fn dev_subscriber_token(base: &str) -> String {
+    let page = get(base, "/");
     let at = page
         .find("\"devSubscriberToken\":\"")
         .expect("dev token on the page")
@@ -292,6 +301,51 @@ fn boolean_variables_take_one_yes_and_on() {
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("1/0, true/false, yes/no or on/off"), "{err}");
+}
+
+#[test]
+fn metrics_addr_serves_metrics_apart_and_the_main_port_keeps_healthz() {
+    let dir = temp_dir("metrics-addr");
+    let ops = format!("127.0.0.1:{}", free_port());
+    let hub = start(
+        &dir,
+        "127.0.0.1:0",
+        &[("SSE_METRICS_ADDR", &ops)],
+        &["--store", "memory://"],
+    );
+    let ops = format!("http://{ops}");
+    let sub = dev_subscriber_token(&hub.base);
+    let (head, _stream) = subscribe(
+        &hub.base,
+        "topic=urn:m",
+        &[("Authorization", &format!("Bearer {sub}"))],
+    );
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let metrics = get(&ops, "/metrics");
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    for line in [
+        "\nsse_hub_subscribers 1\n",
+        "\nmercure_subscribers_connected 1\n",
+        "\nmercure_subscribers_total 1\n",
+        "\nmercure_updates_total 0\n",
+        "\nsse_hub_build_info{version=",
+    ] {
+        assert!(metrics.contains(line), "{line:?} missing: {metrics}");
+    }
+    #[cfg(target_os = "linux")]
+    for name in [
+        "process_resident_memory_bytes",
+        "process_cpu_seconds_total",
+        "process_open_fds",
+        "process_start_time_seconds",
+    ] {
+        assert!(metrics.contains(&format!("\n{name} ")), "{name}: {metrics}");
+    }
+    assert!(get(&ops, "/healthz").starts_with("HTTP/1.1 200"));
+    assert!(get(&hub.base, "/healthz").starts_with("HTTP/1.1 200"));
+    let public = get(&hub.base, "/metrics");
+    assert!(public.starts_with("HTTP/1.1 404"), "{public}");
+    assert!(get(&ops, "/.well-known/mercure").starts_with("HTTP/1.1 404"));
 }
 
 #[test]
