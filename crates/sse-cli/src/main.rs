@@ -11,6 +11,7 @@ mod listen;
 mod logging;
 mod publish;
 mod serve;
+mod token;
 
 #[derive(Parser)]
 #[command(name = "sse", version, about = "Server-Sent Events, end to end")]
@@ -31,6 +32,8 @@ enum Command {
     Bench(sse_bench::Args),
     /// Decode a captured event stream into one JSON object per line.
     Decode(decode::Args),
+    /// Mint an access token (publisher, subscriber or both) for a hub.
+    Token(token::Args),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
         Command::Listen(args) => listen::run(args),
         Command::Bench(args) => sse_bench::run(args),
         Command::Decode(args) => decode::run(args),
+        Command::Token(args) => token::run(args),
     };
     match result {
         Ok(code) => code,

@@ -40,7 +40,7 @@ use serde_json::{json, Map, Value};
 pub use grants::GrantLimits;
 use grants::{Action, Grants};
 pub use jwt::{InvalidKey, JwtAlgorithm, VerificationKey};
-pub use mint::{mint_hs256, MintError, TokenSpec};
+pub use mint::{mint_hs256, mint_legacy_hs256, MintError, TokenSpec};
 use rejection::BearerError;
 pub use rejection::Rejection;
 
