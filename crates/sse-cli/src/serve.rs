@@ -247,14 +247,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Reads and checks the TOML file (unknown keys and wrong types refused).
+fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+}
+
 fn resolve(args: Args) -> anyhow::Result<Settings> {
-    let file: FileConfig = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the config file {}", path.display()))?;
-            toml::from_str(&text)
-                .with_context(|| format!("invalid config file {}", path.display()))?
-        }
+    let file = match &args.config {
+        Some(path) => load_file(path)?,
         None => FileConfig::default(),
     };
     let addr = match args.addr.or(file.addr) {
@@ -880,6 +882,57 @@ mod tests {
             "{err:#}"
         );
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// packaging/hub.toml loads as shipped, and with every `#key` line
+    /// uncommented it sets every key the loader knows (a new setting
+    /// without a line in the sample fails here) to a value it accepts.
+    #[test]
+    fn the_sample_hub_toml_has_every_key_and_loads() {
+        let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/hub.toml");
+        let text = std::fs::read_to_string(&sample).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let memory = || Some("memory://".to_owned());
+        let shipped = dir.path().join("shipped.toml");
+        std::fs::write(&shipped, &text).unwrap();
+        resolve(Args {
+            config: Some(shipped),
+            store: memory(),
+            ..Args::default()
+        })
+        .unwrap();
+
+        let mut all = String::new();
+        for line in text.lines() {
+            let setting = line
+                .strip_prefix('#')
+                .filter(|rest| rest.starts_with(|c: char| c.is_ascii_lowercase()));
+            all.push_str(setting.unwrap_or(line));
+            all.push('\n');
+        }
+        for role in ["publisher", "subscriber"] {
+            let key = dir.path().join(format!("{role}.key"));
+            std::fs::write(&key, format!("{role} secret of at least 32 bytes...\n")).unwrap();
+            all = all.replace(&format!("/etc/sse/{role}.key"), key.to_str().unwrap());
+        }
+        let every = dir.path().join("every.toml");
+        std::fs::write(&every, &all).unwrap();
+        let file = load_file(&every).unwrap();
+        let shown = format!("{file:?}");
+        assert!(
+            !shown.contains("None"),
+            "a key is missing from packaging/hub.toml: {shown}"
+        );
+        assert!(!file.cors_origins.is_empty());
+        let settings = resolve(Args {
+            config: Some(every),
+            store: memory(),
+            ..Args::default()
+        })
+        .unwrap();
+        assert_eq!(settings.hub.auth.publisher_keys.len(), 1);
+        assert_eq!(settings.log_format, LogFormat::Json);
+        assert!(settings.metrics_addr.is_some());
     }
 
     #[test]
