@@ -10,6 +10,8 @@ use anyhow::{bail, Context};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
 use sse_hub::auth::{mint_hs256, TokenSpec};
 use tokio::net::TcpStream;
 use tokio_rustls::rustls;
@@ -203,7 +205,7 @@ fn tls_connector(cacert: Option<&std::path::Path>) -> anyhow::Result<tokio_rustl
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(path) = cacert {
         let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+        for cert in CertificateDer::pem_slice_iter(&pem) {
             roots
                 .add(cert.with_context(|| format!("invalid certificate in {}", path.display()))?)
                 .with_context(|| format!("unusable certificate in {}", path.display()))?;
