@@ -35,7 +35,7 @@ pub struct Args {
     /// (default: SSE_PUBLIC_URL, else http://127.0.0.1:3000/.well-known/mercure).
     #[arg(long, env = "SSE_AUDIENCE", value_name = "ID")]
     audience: Option<String>,
-    /// Lifetime in seconds (default 3600).
+    /// Lifetime in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 3600)]
     ttl: u64,
     /// The `iss` claim (a hub run with --jwt-issuer needs it).
