@@ -18,8 +18,9 @@ use crate::template::{Encoding, HttpUrl, Template};
 )]
 pub struct Args {
     /// Server preset: `mercure` (a Mercure hub, ours included), `nchan`
-    /// (nginx+nchan, see TESTING.md), or `custom` (give --subscribe-url and
-    /// --publish-url).
+    /// (nginx+nchan with /sub?id= and /pub?id= locations, as in the
+    /// repository's bench/nchan.conf.in), or `custom` (give --subscribe-url
+    /// and --publish-url).
     #[arg(long, value_enum, default_value_t = Target::Custom)]
     pub target: Target,
 

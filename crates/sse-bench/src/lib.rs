@@ -43,7 +43,7 @@
 //!
 //! # Command lines
 //! ```text
-//! # nginx+nchan (TESTING.md), server pid for CPU and memory figures:
+//! # nginx+nchan (configured as bench/nchan.conf.in), server pid for CPU and memory figures:
 //! sse bench --target nchan --url http://127.0.0.1:8080 -n 10000 --rate 10 --server-pid "$PID"
 //! # A Mercure hub (ours included); the token from the environment:
 //! SSE_BENCH_TOKEN=… sse bench --target mercure --url http://127.0.0.1:3000 -n 1000 --topics 100 --rate 1000

@@ -136,7 +136,10 @@ impl<W: Write> Printer<W> {
             return self.out.write_all(b"\n");
         }
         // People read state changes as commentary, so they go to stderr
-        // and stdout stays pure data for a pipe.
+        // and stdout stays pure data for a pipe. What stdout holds goes
+        // first: with both in one file (`> log 2>&1`) a buffered event
+        // would otherwise land after the "closed" that followed it.
+        self.out.flush()?;
         let s = &self.style;
         match reason {
             Some(r) => eprintln!("{}* {state}: {r}{}", s.state, s.reset),
@@ -322,6 +325,13 @@ async fn listen(args: Args) -> anyhow::Result<ExitCode> {
                     .map(|s| format!(" ({s})"))
                     .unwrap_or_default();
                 eprintln!("sse listen: {error}{detail}");
+                if matches!(error.status(), Some(401 | 403)) {
+                    eprintln!(
+                        "sse listen: the stream needs a token that grants these topics: \
+                         add -H 'Authorization: Bearer TOKEN' (a first `sse serve` prints one; \
+                         `sse token --subscribe TOPIC` mints one)"
+                    );
+                }
                 return Ok(ExitCode::FAILURE);
             }
             _ => {}

@@ -11,11 +11,14 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod boolean;
 mod decode;
 mod jwks;
 mod listen;
+mod logging;
 mod publish;
 mod serve;
+mod token;
 
 #[derive(Parser)]
 #[command(name = "sse", version, about = "Server-Sent Events, end to end")]
@@ -37,6 +40,8 @@ enum Command {
     Bench(Box<sse_bench::Args>),
     /// Decode a captured event stream into one JSON object per line.
     Decode(decode::Args),
+    /// Mint an access token (publisher, subscriber or both) for a hub.
+    Token(token::Args),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +52,7 @@ fn main() -> ExitCode {
         Command::Listen(args) => listen::run(args),
         Command::Bench(args) => sse_bench::run(*args),
         Command::Decode(args) => decode::run(args),
+        Command::Token(args) => token::run(args),
     };
     match result {
         Ok(code) => code,

@@ -21,11 +21,18 @@ use sse_hub::hub::{Hub, HubConfig};
 use sse_hub::store::{RedisConfig, RedisStore, Retention, Store};
 use sse_hub::subscribe::SubscriptionFormat;
 
+use crate::logging::LogFormat;
+
 #[derive(clap::Args, Debug, Default)]
 pub struct Args {
     /// Address to listen on.
     #[arg(long, env = "SSE_ADDR", value_name = "IP:PORT")]
     addr: Option<SocketAddr>,
+    /// Serve `/metrics` (and `/healthz`) on this separate address, for
+    /// the monitoring network only; the main port then keeps `/healthz`
+    /// but not `/metrics`.
+    #[arg(long, env = "SSE_METRICS_ADDR", value_name = "IP:PORT")]
+    metrics_addr: Option<SocketAddr>,
     /// Where history is kept: `sqlite://PATH` (default
     /// `sqlite://./sse-data/hub.sqlite3`), `memory://`, or
     /// `redis://HOST:PORT[/DB][?prefix=NAME]` (shared by many nodes;
@@ -106,7 +113,7 @@ pub struct Args {
     #[arg(long, env = "SSE_JWT_ISSUER", value_name = "ISS")]
     jwt_issuer: Option<String>,
     /// Serve subscribers that present no token (public updates only).
-    #[arg(long, env = "SSE_ALLOW_ANONYMOUS", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    #[arg(long, env = "SSE_ALLOW_ANONYMOUS", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL", value_parser = crate::boolean::parse)]
     allow_anonymous: Option<bool>,
     /// A browser origin allowed to use the hub with credentials (repeat the
     /// flag; in SSE_CORS_ORIGINS, comma-separated). Never `*`.
@@ -183,13 +190,13 @@ pub struct Args {
     #[arg(long, env = "SSE_SUBSCRIPTION_FORMAT", value_name = "FORMAT")]
     subscription_format: Option<String>,
     /// Active subscriptions: subscription events and the subscriptions API.
-    #[arg(long, env = "SSE_SUBSCRIPTIONS", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    #[arg(long, env = "SSE_SUBSCRIPTIONS", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL", value_parser = crate::boolean::parse)]
     subscriptions: Option<bool>,
     /// Also accept the deployed 0.x generation: tokens with a `mercure`
     /// claim (no `typ: at+jwt`), and token query parameters on 0.x
     /// (`topic=`) subscriptions. Current requests and the metadata are
     /// unchanged.
-    #[arg(long, env = "SSE_LEGACY", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    #[arg(long, env = "SSE_LEGACY", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL", value_parser = crate::boolean::parse)]
     legacy: Option<bool>,
     /// PEM certificate chain: serve HTTPS with HTTP/2 and HTTP/1.1 (ALPN).
     #[arg(long, env = "SSE_TLS_CERT", value_name = "PATH", requires = "tls_key")]
@@ -197,6 +204,12 @@ pub struct Args {
     /// PEM private key for --tls-cert.
     #[arg(long, env = "SSE_TLS_KEY", value_name = "PATH", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Log lines on stderr: `text` (for people; colour only on a
+    /// terminal) or `json` (one object per line: time, level, target,
+    /// message, fields). Levels come from SSE_LOG, else RUST_LOG (default
+    /// `info`; e.g. SSE_LOG=info,sse_hub=debug).
+    #[arg(long, env = "SSE_LOG_FORMAT", value_name = "FORMAT")]
+    log_format: Option<LogFormat>,
     /// A TOML file with any of the settings above (snake_case names).
     #[arg(long, env = "SSE_CONFIG", value_name = "PATH")]
     config: Option<PathBuf>,
@@ -207,6 +220,7 @@ pub struct Args {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     addr: Option<SocketAddr>,
+    metrics_addr: Option<SocketAddr>,
     store: Option<String>,
     public_url: Option<String>,
     audience: Option<String>,
@@ -226,6 +240,7 @@ struct FileConfig {
     publisher_jwt_key_file: Option<PathBuf>,
     subscriber_jwt_key_file: Option<PathBuf>,
     jwt_issuer: Option<String>,
+    #[serde(default, deserialize_with = "crate::boolean::deserialize_opt")]
     allow_anonymous: Option<bool>,
     #[serde(default)]
     cors_origins: Vec<String>,
@@ -248,10 +263,13 @@ struct FileConfig {
     max_matchers: Option<usize>,
     max_pattern_len: Option<usize>,
     subscription_format: Option<String>,
+    #[serde(default, deserialize_with = "crate::boolean::deserialize_opt")]
     subscriptions: Option<bool>,
+    #[serde(default, deserialize_with = "crate::boolean::deserialize_opt")]
     legacy: Option<bool>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    log_format: Option<LogFormat>,
 }
 
 const DEFAULT_ADDR: &str = "127.0.0.1:3000";
@@ -263,6 +281,8 @@ const DEV_TOKEN_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Everything `serve` decided, resolved from all sources.
 struct Settings {
     addr: SocketAddr,
+    /// The internal listener for `/metrics`, when asked for.
+    metrics_addr: Option<SocketAddr>,
     /// The public URL was not given: derive it from the bound address
     /// (which differs from `addr` when its port is 0).
     derive_url: bool,
@@ -271,8 +291,9 @@ struct Settings {
     store: StoreChoice,
     tls: Option<(PathBuf, PathBuf)>,
     hub: HubConfig,
-    /// Set when no key was configured: the generated development secret.
-    dev_secret: Option<String>,
+    /// Set when no key was configured: the development secret.
+    dev_secret: Option<DevKey>,
+    log_format: LogFormat,
     /// JWK Sets to load once the runtime runs.
     jwks: JwksPlan,
 }
@@ -345,8 +366,8 @@ enum StoreChoice {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    init_logging();
     let settings = resolve(args)?;
+    crate::logging::init(settings.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -355,25 +376,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn init_logging() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("SSE_LOG")
-        .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+/// Reads and checks the TOML file (unknown keys and wrong types refused).
+fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
 }
 
 fn resolve(args: Args) -> anyhow::Result<Settings> {
-    let file: FileConfig = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the config file {}", path.display()))?;
-            toml::from_str(&text)
-                .with_context(|| format!("invalid config file {}", path.display()))?
-        }
+    let file = match &args.config {
+        Some(path) => load_file(path)?,
         None => FileConfig::default(),
     };
     let addr = match args.addr.or(file.addr) {
@@ -583,7 +595,7 @@ fn resolve(args: Args) -> anyhow::Result<Settings> {
                 );
             }
             let secret = dev_key(&store)?;
-            let key = VerificationKey::hmac(JwtAlgorithm::HS256, secret.as_bytes())
+            let key = VerificationKey::hmac(JwtAlgorithm::HS256, secret.secret.as_bytes())
                 .context("development key")?;
             hub.auth.publisher_keys = vec![key.clone()];
             hub.auth.subscriber_keys = vec![key];
@@ -622,12 +634,14 @@ fn resolve(args: Args) -> anyhow::Result<Settings> {
     }
     Ok(Settings {
         addr,
+        metrics_addr: args.metrics_addr.or(file.metrics_addr),
         derive_url,
         derive_audience,
         store,
         tls,
         hub,
         dev_secret,
+        log_format: args.log_format.or(file.log_format).unwrap_or_default(),
         jwks,
     })
 }
@@ -715,7 +729,7 @@ fn parse_store(url: &str) -> anyhow::Result<StoreChoice> {
 }
 
 /// A key from `var`, or from `file`; `None` when neither is set.
-fn secret(var: &str, file: Option<PathBuf>) -> anyhow::Result<Option<Vec<u8>>> {
+pub(crate) fn secret(var: &str, file: Option<PathBuf>) -> anyhow::Result<Option<Vec<u8>>> {
     if let Some(path) = file {
         let bytes = std::fs::read(&path)
             .with_context(|| format!("cannot read the key file {}", path.display()))?;
@@ -730,23 +744,40 @@ fn secret(var: &str, file: Option<PathBuf>) -> anyhow::Result<Option<Vec<u8>>> {
     }
 }
 
+/// The key a hub with no configured keys signs its development tokens with.
+struct DevKey {
+    secret: String,
+    /// Where it is kept (`None` for the memory store: a new one per run).
+    path: Option<PathBuf>,
+    /// It was read from `path`, not generated by this run.
+    reused: bool,
+}
+
 /// The development secret: kept beside the SQLite file, so the tokens a
 /// first run prints still work after a restart; random per run for the
 /// memory store.
-fn dev_key(store: &StoreChoice) -> anyhow::Result<String> {
+fn dev_key(store: &StoreChoice) -> anyhow::Result<DevKey> {
     let fresh = || -> anyhow::Result<String> {
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for a key: {e}"))?;
         Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
     };
     let StoreChoice::Sqlite(db) = store else {
-        return fresh();
+        return Ok(DevKey {
+            secret: fresh()?,
+            path: None,
+            reused: false,
+        });
     };
     let path = db.parent().unwrap_or(Path::new(".")).join("dev-key");
     if let Ok(existing) = std::fs::read_to_string(&path) {
         let existing = existing.trim().to_owned();
         if existing.len() >= 32 {
-            return Ok(existing);
+            return Ok(DevKey {
+                secret: existing,
+                path: Some(path),
+                reused: true,
+            });
         }
     }
     let key = fresh()?;
@@ -755,7 +786,11 @@ fn dev_key(store: &StoreChoice) -> anyhow::Result<String> {
     }
     write_private(&path, key.as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(key)
+    Ok(DevKey {
+        secret: key,
+        path: Some(path),
+        reused: false,
+    })
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -767,7 +802,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     options.open(path)?.write_all(bytes)
 }
 
-fn now_secs() -> u64 {
+pub(crate) fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -776,12 +811,14 @@ fn now_secs() -> u64 {
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let Settings {
         addr,
+        metrics_addr,
         derive_url,
         derive_audience,
         store,
         tls,
         hub: mut config,
         dev_secret,
+        log_format: _,
         jwks,
     } = settings;
     jwks.load(&mut config.auth).await?;
@@ -833,7 +870,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 
     // The debug page, with development tokens only when the key is ours.
     let dev_tokens = match &dev_secret {
-        Some(secret) => {
+        Some(DevKey { secret, .. }) => {
             let now = now_secs();
             let publish = mint_hs256(
                 secret.as_bytes(),
@@ -854,7 +891,21 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         dev_tokens.as_ref().map(|t| t.0.as_str()),
         dev_tokens.as_ref().map(|t| t.1.as_str()),
     ));
-    let router = hub.router().route(
+    let ops = match metrics_addr {
+        Some(at) => {
+            let listener = tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("cannot listen on {at} (--metrics-addr)"))?;
+            Some(listener)
+        }
+        None => None,
+    };
+    let routes = if ops.is_some() {
+        hub.public_router()
+    } else {
+        hub.router()
+    };
+    let router = routes.route(
         "/",
         axum::routing::get(move || {
             let page = Arc::clone(&page);
@@ -868,17 +919,34 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     println!("  debug page: {base}/");
     println!("  hub:        {public_url}");
     println!("  store:      {store_label}, last {history} updates kept");
-    if let Some((publish, _)) = &dev_tokens {
+    if let Some(listener) = &ops {
+        let at = display_addr(listener.local_addr()?);
+        println!("  metrics:    http://{at}/metrics (and /healthz)");
+    }
+    if let (Some((publish, subscribe)), Some(key)) = (&dev_tokens, &dev_secret) {
         println!();
-        println!("No keys were configured, so a development key was generated (tokens below work on this machine only).");
+        println!("{}", dev_key_note(key));
         println!("  publisher token: {publish}");
-        println!("  try it:");
+        println!("  subscriber token: {subscribe}");
+        let topic = "https://example.com/demo";
+        let stream = format!("{base}{HUB_PATH}?topic={topic}");
+        println!("  subscribe (in another terminal; either line):");
+        println!("    curl -N -H 'Authorization: Bearer {subscribe}' '{stream}'");
+        println!("    sse listen -H 'Authorization: Bearer {subscribe}' '{stream}'");
+        println!("  publish:");
         println!(
-            "    curl -d 'topic=https://example.com/demo' -d 'data={{\"hello\":\"world\"}}' \\\n      -H 'Authorization: Bearer {publish}' {base}{HUB_PATH}"
+            "    curl -d 'topic={topic}' -d 'data={{\"hello\":\"world\"}}' \\\n      -H 'Authorization: Bearer {publish}' {base}{HUB_PATH}"
         );
+        let key_file = key
+            .path
+            .as_ref()
+            .map_or("KEY".to_owned(), |p| p.display().to_string());
+        println!("  more tokens: sse token --publish TOPIC --subscribe TOPIC --audience {audience} --key-file {key_file}");
     }
     use std::io::Write;
     std::io::stdout().flush().ok();
+    // The banner is for a person; this line is for the log collector.
+    tracing::info!(addr = %local, hub = %public_url, store = %store_label, "listening");
 
     // On SIGINT/SIGTERM: the hub ends open streams with a `retry:` (so
     // clients come back), then the server stops accepting and drains.
@@ -890,6 +958,15 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             hub.shutdown().await;
         }
     };
+    if let Some(listener) = ops {
+        // Ends with the runtime: scrapes need no draining.
+        let router = hub.ops_router();
+        tokio::spawn(async move {
+            if let Err(e) = sse_server::serve(listener, router).await {
+                tracing::error!(error = %e, "the metrics listener failed");
+            }
+        });
+    }
     let server = match tls {
         None => sse_server::serve(listener, router),
         Some((cert, key)) => {
@@ -903,6 +980,22 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     store.close().await.context("closing the store")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The banner's first line about the development key: whether this run
+/// made it or found it, and where it is.
+fn dev_key_note(key: &DevKey) -> String {
+    match (&key.path, key.reused) {
+        (Some(path), true) => format!(
+            "No keys were configured, so the development key in {} was reused (tokens below work on this machine only).",
+            path.display()
+        ),
+        (Some(path), false) => format!(
+            "No keys were configured, so a development key was generated and kept in {} (tokens below work on this machine only).",
+            path.display()
+        ),
+        (None, _) => "No keys were configured, so a development key was generated for this run (tokens below work on this machine only).".to_owned(),
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -1002,6 +1095,57 @@ mod tests {
             "{err:#}"
         );
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// packaging/hub.toml loads as shipped, and with every `#key` line
+    /// uncommented it sets every key the loader knows (a new setting
+    /// without a line in the sample fails here) to a value it accepts.
+    #[test]
+    fn the_sample_hub_toml_has_every_key_and_loads() {
+        let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/hub.toml");
+        let text = std::fs::read_to_string(&sample).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let memory = || Some("memory://".to_owned());
+        let shipped = dir.path().join("shipped.toml");
+        std::fs::write(&shipped, &text).unwrap();
+        resolve(Args {
+            config: Some(shipped),
+            store: memory(),
+            ..Args::default()
+        })
+        .unwrap();
+
+        let mut all = String::new();
+        for line in text.lines() {
+            let setting = line
+                .strip_prefix('#')
+                .filter(|rest| rest.starts_with(|c: char| c.is_ascii_lowercase()));
+            all.push_str(setting.unwrap_or(line));
+            all.push('\n');
+        }
+        for role in ["publisher", "subscriber"] {
+            let key = dir.path().join(format!("{role}.key"));
+            std::fs::write(&key, format!("{role} secret of at least 32 bytes...\n")).unwrap();
+            all = all.replace(&format!("/etc/sse/{role}.key"), key.to_str().unwrap());
+        }
+        let every = dir.path().join("every.toml");
+        std::fs::write(&every, &all).unwrap();
+        let file = load_file(&every).unwrap();
+        let shown = format!("{file:?}");
+        assert!(
+            !shown.contains("None"),
+            "a key is missing from packaging/hub.toml: {shown}"
+        );
+        assert!(!file.cors_origins.is_empty());
+        let settings = resolve(Args {
+            config: Some(every),
+            store: memory(),
+            ..Args::default()
+        })
+        .unwrap();
+        assert_eq!(settings.hub.auth.publisher_keys.len(), 1);
+        assert_eq!(settings.log_format, LogFormat::Json);
+        assert!(settings.metrics_addr.is_some());
     }
 
     #[test]

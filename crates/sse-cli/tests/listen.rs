@@ -59,12 +59,17 @@ fn sse(body: &str) -> String {
 
 /// Runs `sse` with a bounded wait; kills it and fails if it hangs.
 fn run(args: &[&str]) -> Output {
+    run_with(args, Stdio::piped(), Stdio::piped())
+}
+
+/// [`run`] with stdout and stderr going where the caller says.
+fn run_with(args: &[&str], out: Stdio, err: Stdio) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sse"))
         .args(args)
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(out)
+        .stderr(err)
         .spawn()
         .expect("run sse");
     let start = Instant::now();
@@ -165,6 +170,42 @@ fn failed_status_exits_non_zero_with_a_clear_message() {
     heads.recv_timeout(WAIT).unwrap();
     // Not retried: exactly one request.
     assert!(heads.try_recv().is_err());
+}
+
+#[test]
+fn a_401_says_a_token_is_needed() {
+    let (url, _heads) =
+        server(|_| Reply::Close("HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n".into()));
+    let out = run(&["listen", &url]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("401"), "{err}");
+    assert!(err.contains("needs a token"), "{err}");
+    assert!(err.contains("Authorization: Bearer"), "{err}");
+}
+
+/// `sse listen URL > log 2>&1`: the last event comes before the "closed"
+/// that follows it (it came after once: stdout was still buffered).
+#[test]
+fn events_and_state_lines_keep_their_order_in_one_file() {
+    let (url, _heads) = server(|_| Reply::Hold(sse("data: one\n\ndata: two\n\n")));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("listen.log");
+    let file = std::fs::File::create(&path).unwrap();
+    let out = run_with(
+        &["listen", &url, "--max-events", "2"],
+        Stdio::from(file.try_clone().unwrap()),
+        Stdio::from(file),
+    );
+    assert!(out.status.success());
+    let log = std::fs::read_to_string(&path).unwrap();
+    let at = |needle: &str| {
+        log.find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} not in {log:?}"))
+    };
+    assert!(at("* open") < at("one\n"), "{log}");
+    assert!(at("one\n") < at("two\n"), "{log}");
+    assert!(at("two\n") < at("* closed"), "{log}");
 }
 
 #[test]

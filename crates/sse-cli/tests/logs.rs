@@ -1,6 +1,8 @@
 //! The hub's logs never contain a token or a payload, whatever the log
-//! level: tokens are credentials and payloads may be private, while logs
-//! go to places with weaker access control (files, collectors, terminals).
+//! level and format: tokens are credentials and payloads may be private,
+//! while logs go to places with weaker access control (files, collectors,
+//! terminals). Written to a file they carry no colour codes, and in JSON
+//! every line is one object.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -47,18 +49,31 @@ fn now() -> u64 {
 }
 
 #[test]
-fn tokens_and_payloads_stay_out_of_the_logs_at_every_level() {
-    for level in ["info", "debug", "trace"] {
+fn tokens_and_payloads_stay_out_of_the_logs_at_every_level_and_format() {
+    let dir = tempfile::tempdir().unwrap();
+    for (level, format) in [
+        ("info", "text"),
+        ("debug", "text"),
+        ("trace", "text"),
+        ("info", "json"),
+        ("debug", "json"),
+        ("trace", "json"),
+    ] {
         let port = free_port();
+        // A file, as under systemd or `2>hub.log`: not a terminal.
+        let log_path = dir.path().join(format!("{level}-{format}.log"));
+        let log_file = std::fs::File::create(&log_path).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_sse"))
             .args(["serve", "--store", "memory://", "--audience", "logs-test"])
             .args(["--addr", &format!("127.0.0.1:{port}"), "--legacy"])
             .env("SSE_PUBLISHER_JWT_KEY", SECRET)
             .env("SSE_SUBSCRIBER_JWT_KEY", SECRET)
             .env("SSE_LOG", level)
+            .env("SSE_LOG_FORMAT", format)
+            .env_remove("NO_COLOR")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(log_file)
             .spawn()
             .unwrap();
         let deadline = Instant::now() + WAIT;
@@ -135,16 +150,17 @@ fn tokens_and_payloads_stay_out_of_the_logs_at_every_level() {
         // Something was logged at all at the verbose levels (a check that
         // the capture works, so the absence below means something).
         let _ = child.kill();
-        let mut log = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut log)
-            .unwrap();
         let _ = child.wait();
+        let log = std::fs::read_to_string(&log_path).unwrap();
         if level != "info" {
             assert!(!log.is_empty(), "nothing logged at {level}");
+        }
+        assert!(
+            !log.contains('\x1b'),
+            "an escape code in a log file ({level}, {format}): {log:?}"
+        );
+        if format == "json" {
+            check_json_lines(&log);
         }
         for (what, secret) in [
             ("subscriber token", sub.as_str()),
@@ -157,8 +173,49 @@ fn tokens_and_payloads_stay_out_of_the_logs_at_every_level() {
             let signature = secret.rsplit('.').next().unwrap();
             assert!(
                 !log.contains(signature),
-                "the {what} appears in the log at level {level}"
+                "the {what} appears in the {format} log at level {level}"
             );
         }
+    }
+}
+
+/// Every line is one JSON object with the five keys, in that order, and
+/// the hub's own start-up line is among them.
+fn check_json_lines(log: &str) {
+    let mut lines = 0;
+    for line in log.lines() {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not one JSON object per line ({e}): {line:?}"));
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            ["time", "level", "target", "message", "fields"],
+            "{line}"
+        );
+        assert!(v["fields"].is_object(), "{line}");
+        assert!(
+            v["time"].as_str().is_some_and(|t| t.ends_with('Z')),
+            "{line}"
+        );
+        lines += 1;
+    }
+    assert!(lines > 0, "no JSON lines in {log:?}");
+}
+
+#[test]
+fn serve_help_names_the_log_variables_and_formats() {
+    let out = Command::new(env!("CARGO_BIN_EXE_sse"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    for word in [
+        "--log-format",
+        "SSE_LOG_FORMAT",
+        "SSE_LOG",
+        "RUST_LOG",
+        "json",
+    ] {
+        assert!(help.contains(word), "{word} missing from sse serve --help");
     }
 }

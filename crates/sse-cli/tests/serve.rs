@@ -38,6 +38,8 @@ struct Hub {
     child: Child,
     base: String,
     token: Option<String>,
+    /// What it printed on stdout at start.
+    banner: Vec<String>,
 }
 
 impl Drop for Hub {
@@ -74,7 +76,7 @@ fn start(dir: &Path, addr: &str, envs: &[(&str, &str)], args: &[&str]) -> Hub {
         }
     });
     let deadline = Instant::now() + WAIT;
-    let (mut base, mut token) = (None, None);
+    let (mut base, mut token, mut banner) = (None, None, Vec::new());
     while Instant::now() < deadline {
         let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) else {
             if base.is_some() {
@@ -88,9 +90,15 @@ fn start(dir: &Path, addr: &str, envs: &[(&str, &str)], args: &[&str]) -> Hub {
         if let Some(t) = line.trim().strip_prefix("publisher token: ") {
             token = Some(t.to_owned());
         }
+        banner.push(line);
     }
     let base = base.expect("the hub printed where it listens");
-    Hub { child, base, token }
+    Hub {
+        child,
+        base,
+        token,
+        banner,
+    }
 }
 
 fn free_port() -> u16 {
@@ -150,13 +158,22 @@ fn publish(base: &str, extra: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-fn dev_subscriber_token(base: &str) -> String {
+/// `GET path` on a fresh connection; the whole response, head included.
+fn get(base: &str, path: &str) -> String {
     let mut s = TcpStream::connect(host_port(base)).unwrap();
     s.set_read_timeout(Some(WAIT)).unwrap();
-    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut page = String::new();
-    s.read_to_string(&mut page).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    response
+}
+
+fn dev_subscriber_token(base: &str) -> String {
+    let page = get(base, "/");
     let at = page
         .find("\"devSubscriberToken\":\"")
         .expect("dev token on the page")
@@ -203,6 +220,169 @@ fn first_run_prints_a_working_token_and_publish_reaches_a_subscriber() {
     assert!(id.starts_with("urn:uuid:"), "{id}");
     let got = read_until(&mut stream, "hello from the CLI");
     assert!(got.contains(&format!("id: {id}\n")), "{got}");
+}
+
+/// `sse listen` started from the banner's own line, with its quotes,
+/// receives what the banner's publisher token publishes.
+#[test]
+fn first_run_subscribes_from_the_printed_line() {
+    let dir = temp_dir("printed-line");
+    let hub = start(&dir, "127.0.0.1:0", &[], &[]);
+    assert!(
+        hub.banner
+            .iter()
+            .any(|l| l.contains("development key was generated and kept in ./sse-data/dev-key")),
+        "{:?}",
+        hub.banner
+    );
+    let line = hub
+        .banner
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("sse listen "))
+        .expect("a printed sse listen line");
+    assert!(hub
+        .banner
+        .iter()
+        .any(|l| l.trim().starts_with("curl -N -H 'Authorization: Bearer ")));
+    // The shell's reading of the line: words, single quotes kept together.
+    let words: Vec<&str> = line
+        .split('\'')
+        .enumerate()
+        .flat_map(|(i, part)| {
+            if i % 2 == 1 {
+                vec![part]
+            } else {
+                part.split_whitespace().collect()
+            }
+        })
+        .collect();
+    let mut listen = sse()
+        .arg("listen")
+        .args(&words)
+        .args(["--json", "--max-events", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(listen.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("\"open\"") {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "sse listen ended before it opened"
+        );
+    }
+    let token = hub.token.clone().unwrap();
+    let sent = publish(
+        &hub.base,
+        &[
+            "--topic",
+            "https://example.com/demo",
+            "--data",
+            "from the banner",
+            "--private",
+            "--token",
+            &token,
+        ],
+    );
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    assert!(listen.wait().unwrap().success());
+    assert!(rest.contains("\"data\":\"from the banner\""), "{rest}");
+}
+
+/// `sse token` mints what a hub with configured keys accepts: a publisher
+/// token for an app's backend and a subscriber token that reads private
+/// updates of its topic.
+#[test]
+fn sse_token_mints_publisher_and_subscriber_tokens_the_hub_accepts() {
+    let dir = temp_dir("token");
+    let keys = [
+        (
+            "SSE_PUBLISHER_JWT_KEY",
+            "publisher secret of 32 bytes .....",
+        ),
+        (
+            "SSE_SUBSCRIBER_JWT_KEY",
+            "subscriber secret of 32 bytes ....",
+        ),
+    ];
+    let hub = start(&dir, "127.0.0.1:0", &keys, &["--store", "memory://"]);
+    let audience = format!("{}/.well-known/mercure", hub.base);
+    let key_file = dir.join("subscriber.key");
+    std::fs::write(&key_file, format!("{}\n", keys[1].1)).unwrap();
+    let mint = |args: &[&str], env: Option<(&str, &str)>| -> String {
+        let mut c = sse();
+        c.args(["token", "--audience", &audience]).args(args);
+        if let Some((k, v)) = env {
+            c.env(k, v);
+        }
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let sub = mint(
+        &[
+            "--subscribe",
+            "urn:private",
+            "--ttl",
+            "60",
+            "--key-file",
+            key_file.to_str().unwrap(),
+        ],
+        None,
+    );
+    let publisher = mint(
+        &["--publish", "urn:private", "--subject", "backend"],
+        Some(keys[0]),
+    );
+    let (head, mut stream) = subscribe(
+        &hub.base,
+        "topic=urn:private",
+        &[("Authorization", &format!("Bearer {sub}"))],
+    );
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let out = publish(
+        &hub.base,
+        &[
+            "--topic",
+            "urn:private",
+            "--data",
+            "minted",
+            "--private",
+            "--token",
+            &publisher,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    read_until(&mut stream, "data: minted");
+    // The wrong role's key is refused by the hub; no grant is refused by sse token.
+    let wrong = mint(
+        &["--publish", "urn:private"],
+        Some(("SSE_PUBLISHER_JWT_KEY", keys[1].1)),
+    );
+    let out = publish(
+        &hub.base,
+        &["--topic", "urn:private", "--data", "x", "--token", &wrong],
+    );
+    assert!(!out.status.success());
+    let out = sse().args(["token"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to grant"));
 }
 
 #[test]
@@ -252,6 +432,91 @@ fn publish_with_a_key_signs_its_own_token_and_without_one_fails_clearly() {
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("401"), "{err}");
+}
+
+/// Containers and systemd units say `1`, `yes`, `on`: every boolean
+/// variable takes them (it refused `1` once: "invalid value '1'").
+#[test]
+fn boolean_variables_take_one_yes_and_on() {
+    let dir = temp_dir("booleans");
+    let keys = [
+        (
+            "SSE_PUBLISHER_JWT_KEY",
+            "publisher secret of 32 bytes .....",
+        ),
+        (
+            "SSE_SUBSCRIBER_JWT_KEY",
+            "subscriber secret of 32 bytes ....",
+        ),
+    ];
+    for (allow, legacy) in [("1", "0"), ("yes", "No"), ("ON", "off"), ("True", "FALSE")] {
+        let mut envs = keys.to_vec();
+        envs.extend([
+            ("SSE_ALLOW_ANONYMOUS", allow),
+            ("SSE_LEGACY", legacy),
+            ("SSE_SUBSCRIPTIONS", allow),
+        ]);
+        let hub = start(&dir, "127.0.0.1:0", &envs, &["--store", "memory://"]);
+        let (head, _) = subscribe(&hub.base, "topic=urn:t", &[]);
+        assert!(
+            head.starts_with("HTTP/1.1 200"),
+            "SSE_ALLOW_ANONYMOUS={allow} lets a subscriber in without a token: {head}"
+        );
+    }
+    let out = sse()
+        .args(["serve", "--store", "memory://"])
+        .env("SSE_ALLOW_ANONYMOUS", "maybe")
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("1/0, true/false, yes/no or on/off"), "{err}");
+}
+
+#[test]
+fn metrics_addr_serves_metrics_apart_and_the_main_port_keeps_healthz() {
+    let dir = temp_dir("metrics-addr");
+    let ops = format!("127.0.0.1:{}", free_port());
+    let hub = start(
+        &dir,
+        "127.0.0.1:0",
+        &[("SSE_METRICS_ADDR", &ops)],
+        &["--store", "memory://"],
+    );
+    let ops = format!("http://{ops}");
+    let sub = dev_subscriber_token(&hub.base);
+    let (head, _stream) = subscribe(
+        &hub.base,
+        "topic=urn:m",
+        &[("Authorization", &format!("Bearer {sub}"))],
+    );
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let metrics = get(&ops, "/metrics");
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    for line in [
+        "\nsse_hub_subscribers 1\n",
+        "\nmercure_subscribers_connected 1\n",
+        "\nmercure_subscribers_total 1\n",
+        "\nmercure_updates_total 0\n",
+        "\nsse_hub_build_info{version=",
+    ] {
+        assert!(metrics.contains(line), "{line:?} missing: {metrics}");
+    }
+    #[cfg(target_os = "linux")]
+    for name in [
+        "process_resident_memory_bytes",
+        "process_cpu_seconds_total",
+        "process_open_fds",
+        "process_start_time_seconds",
+    ] {
+        assert!(metrics.contains(&format!("\n{name} ")), "{name}: {metrics}");
+    }
+    assert!(get(&ops, "/healthz").starts_with("HTTP/1.1 200"));
+    assert!(get(&hub.base, "/healthz").starts_with("HTTP/1.1 200"));
+    let public = get(&hub.base, "/metrics");
+    assert!(public.starts_with("HTTP/1.1 404"), "{public}");
+    assert!(get(&ops, "/.well-known/mercure").starts_with("HTTP/1.1 404"));
 }
 
 #[test]
@@ -328,6 +593,13 @@ fn sigterm_tells_subscribers_to_come_back_and_history_survives_a_restart() {
 
     // Same data directory: same dev key, so the printed token still works.
     let hub = start(&dir, &addr, &[], &[]);
+    assert!(
+        hub.banner
+            .iter()
+            .any(|l| l.contains("development key in ./sse-data/dev-key was reused")),
+        "the banner says the key was reused: {:?}",
+        hub.banner
+    );
     assert_eq!(hub.token.as_deref().map(|t| t.split('.').count()), Some(3));
     let out = publish(
         &hub.base,

@@ -340,3 +340,46 @@ fn listen_trusts_a_cacert_and_insecure_warns() {
         "{err}"
     );
 }
+
+/// `sse publish --cacert PEM` trusts a private CA's certificate (parsed
+/// with rustls-pki-types), and without it the hub's certificate is refused.
+#[test]
+fn publish_trusts_the_certificate_given_with_cacert() {
+    let pki = Pki::new();
+    let hub = start(&[
+        "--tls-cert",
+        &pki.path("cert.pem"),
+        "--tls-key",
+        &pki.path("key.pem"),
+    ]);
+    let url = format!("https://localhost:{}/.well-known/mercure", hub.port);
+    let publisher = token(TokenSpec::publisher("test-hub", [TOPIC]));
+    let publish = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_sse"))
+            .args(["publish", "--hub", &url, "--topic", TOPIC, "--data", "x"])
+            .args(["--token", &publisher])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = publish(&["--cacert", &pki.path("cert.pem")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = publish(&[]);
+    assert!(
+        !out.status.success(),
+        "a private CA is not trusted by default"
+    );
+    std::fs::write(
+        pki.dir.path().join("bad.pem"),
+        "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let out = publish(&["--cacert", &pki.path("bad.pem")]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.pem"), "{err}");
+}

@@ -67,6 +67,29 @@ impl TokenSpec {
         self.ttl = ttl;
         self
     }
+
+    /// The same spec that may also subscribe to `topics` (a token for
+    /// both roles).
+    pub fn with_subscribe<I, S>(mut self, topics: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.subscribe.extend(topics.into_iter().map(Into::into));
+        self
+    }
+
+    /// The same spec with an `iss` claim.
+    pub fn with_issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// The same spec with a `sub` claim.
+    pub fn with_subject(mut self, subject: impl Into<String>) -> Self {
+        self.subject = Some(subject.into());
+        self
+    }
 }
 
 /// A token that could not be minted.
@@ -81,12 +104,7 @@ pub struct MintError(String);
 /// # Errors
 /// When the secret is empty or the spec grants nothing.
 pub fn mint_hs256(secret: &[u8], spec: &TokenSpec, now: u64) -> Result<String, MintError> {
-    if secret.is_empty() {
-        return Err(MintError("the signing secret is empty".to_owned()));
-    }
-    if spec.publish.is_empty() && spec.subscribe.is_empty() {
-        return Err(MintError("the token would grant nothing".to_owned()));
-    }
+    check(secret, spec)?;
     let detail = |action: &str, topics: &[String]| {
         json!({
             "type": "https://mercure.rocks/authorization-detail",
@@ -101,20 +119,67 @@ pub fn mint_hs256(secret: &[u8], spec: &TokenSpec, now: u64) -> Result<String, M
     if !spec.subscribe.is_empty() {
         details.push(detail("subscribe", &spec.subscribe));
     }
-    let mut claims = json!({
-        "aud": spec.audience,
-        "iat": now,
-        "exp": now.saturating_add(spec.ttl.as_secs()),
+    let claims = json!({
         "authorization_details": details,
     });
-    if let (Some(iss), Value::Object(map)) = (&spec.issuer, &mut claims) {
-        map.insert("iss".to_owned(), json!(iss));
+    sign(secret, spec, now, claims, "at+jwt")
+}
+
+/// Signs a token of the deployed 0.x generation with HS256: the grants in a
+/// `mercure` claim (`{"publish": [...], "subscribe": [...]}`), `typ: JWT`,
+/// with `aud` and `exp` as [`mint_hs256`] writes them. For publishers and
+/// subscribers that still speak 0.x to a hub run with legacy tokens on
+/// ([`AuthConfig::legacy_tokens`](crate::auth::AuthConfig::legacy_tokens)).
+///
+/// # Errors
+/// When the secret is empty or the spec grants nothing.
+pub fn mint_legacy_hs256(secret: &[u8], spec: &TokenSpec, now: u64) -> Result<String, MintError> {
+    check(secret, spec)?;
+    let mut grants = serde_json::Map::new();
+    if !spec.publish.is_empty() {
+        grants.insert("publish".to_owned(), json!(spec.publish));
     }
-    if let (Some(sub), Value::Object(map)) = (&spec.subject, &mut claims) {
-        map.insert("sub".to_owned(), json!(sub));
+    if !spec.subscribe.is_empty() {
+        grants.insert("subscribe".to_owned(), json!(spec.subscribe));
+    }
+    sign(secret, spec, now, json!({ "mercure": grants }), "JWT")
+}
+
+fn check(secret: &[u8], spec: &TokenSpec) -> Result<(), MintError> {
+    if secret.is_empty() {
+        return Err(MintError("the signing secret is empty".to_owned()));
+    }
+    if spec.publish.is_empty() && spec.subscribe.is_empty() {
+        return Err(MintError("the token would grant nothing".to_owned()));
+    }
+    Ok(())
+}
+
+/// Adds the claims every generation shares (`aud`, `iat`, `exp`, and `iss`
+/// / `sub` when set) to `claims` and signs.
+fn sign(
+    secret: &[u8],
+    spec: &TokenSpec,
+    now: u64,
+    mut claims: Value,
+    typ: &str,
+) -> Result<String, MintError> {
+    if let Value::Object(map) = &mut claims {
+        map.insert("aud".to_owned(), json!(spec.audience));
+        map.insert("iat".to_owned(), json!(now));
+        map.insert(
+            "exp".to_owned(),
+            json!(now.saturating_add(spec.ttl.as_secs())),
+        );
+        if let Some(iss) = &spec.issuer {
+            map.insert("iss".to_owned(), json!(iss));
+        }
+        if let Some(sub) = &spec.subject {
+            map.insert("sub".to_owned(), json!(sub));
+        }
     }
     let mut header = Header::new(Algorithm::HS256);
-    header.typ = Some("at+jwt".to_owned());
+    header.typ = Some(typ.to_owned());
     jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(secret))
         .map_err(|e| MintError(e.to_string()))
 }
@@ -161,6 +226,35 @@ mod tests {
         assert!(authorizer()
             .verify(Role::Subscriber, &token, now + 61)
             .is_err());
+    }
+
+    #[test]
+    fn minted_legacy_token_passes_a_legacy_validator_only() {
+        let now = 1_700_000_000;
+        let spec = TokenSpec::publisher(HUB, ["https://example.com/a"])
+            .with_subscribe(["https://example.com/b"])
+            .with_subject("backend");
+        let token = mint_legacy_hs256(SECRET, &spec, now).unwrap();
+        assert!(
+            authorizer().verify(Role::Publisher, &token, now).is_err(),
+            "0.x refused unless legacy"
+        );
+        let mut c = AuthConfig::new(HUB);
+        c.publisher_keys = vec![VerificationKey::hmac(JwtAlgorithm::HS256, SECRET).unwrap()];
+        c.subscriber_keys = c.publisher_keys.clone();
+        c.legacy_tokens = true;
+        let legacy = Authorizer::new(c, HubUrl::parse(HUB).unwrap());
+        let creds = legacy.verify(Role::Publisher, &token, now + 1).unwrap();
+        assert!(creds.is_legacy());
+        assert!(creds.can_publish(&["https://example.com/a".to_owned()]));
+        assert!(!creds.can_publish(&["https://example.com/b".to_owned()]));
+        let hub = HubUrl::parse(HUB).unwrap();
+        let creds = legacy.verify(Role::Subscriber, &token, now + 1).unwrap();
+        assert!(creds.can_subscribe(&Topic::new("https://example.com/b", &hub)));
+        assert!(
+            legacy.verify(Role::Subscriber, &token, now + 3601).is_err(),
+            "exp is written"
+        );
     }
 
     #[test]

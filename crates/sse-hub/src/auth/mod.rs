@@ -45,7 +45,7 @@ pub use jwks::{
     MAX_JWKS_LEN,
 };
 pub use jwt::{InvalidKey, JwtAlgorithm, VerificationKey};
-pub use mint::{mint_hs256, MintError, TokenSpec};
+pub use mint::{mint_hs256, mint_legacy_hs256, MintError, TokenSpec};
 use rejection::BearerError;
 pub use rejection::Rejection;
 

@@ -3,6 +3,19 @@
 //! A handful of atomics rather than a metrics framework: the set is small
 //! and fixed, every update is one relaxed atomic add on a hot path (one per
 //! delivery), and the text format is a few lines to write.
+//!
+//! Besides our `sse_hub_*` names, the page carries the Mercure hub's three
+//! (`mercure_subscribers_connected`, `mercure_subscribers_total`,
+//! `mercure_updates_total`) with the same meaning, read from the same
+//! counters, so dashboards and alerts built for Mercure work unchanged;
+//! the standard `process_*` metrics (read from `/proc` at each scrape, on
+//! Linux); and `sse_hub_build_info`.
+//!
+//! | Mercure | ours | meaning |
+//! |---|---|---|
+//! | `mercure_subscribers_connected` | `sse_hub_subscribers` | open subscriber streams (gauge) |
+//! | `mercure_subscribers_total` | `sse_hub_connections_total` | subscriber streams opened (counter) |
+//! | `mercure_updates_total` | `sse_hub_publishes_total` | updates published (acknowledged) (counter) |
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -88,10 +101,7 @@ impl Metrics {
         let mut out = String::with_capacity(2048);
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
-            let _ = write!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
-            );
+            write_metric(&mut out, name, kind, help, value);
         };
         metric(
             "sse_hub_subscribers",
@@ -174,13 +184,263 @@ impl Metrics {
         let sum = get(&self.append.sum_nanos) as f64 / 1e9;
         let _ = writeln!(out, "{name}_sum {sum}");
         let _ = writeln!(out, "{name}_count {count}");
+        let mercure = [
+            (
+                "mercure_subscribers_connected",
+                "gauge",
+                "The current number of running subscribers (= sse_hub_subscribers).",
+                get(&self.subscribers),
+            ),
+            (
+                "mercure_subscribers_total",
+                "counter",
+                "Total number of handled subscribers (= sse_hub_connections_total).",
+                get(&self.connections_total),
+            ),
+            (
+                "mercure_updates_total",
+                "counter",
+                "Total number of handled updates (= sse_hub_publishes_total).",
+                get(&self.publishes),
+            ),
+        ];
+        for (name, kind, help, value) in mercure {
+            write_metric(&mut out, name, kind, help, value);
+        }
+        let _ = write!(
+            out,
+            "# HELP sse_hub_build_info The sse-hub version serving this page (always 1).\n\
+             # TYPE sse_hub_build_info gauge\n\
+             sse_hub_build_info{{version=\"{}\"}} 1\n",
+            env!("CARGO_PKG_VERSION")
+        );
+        if let Some(process) = ProcessStats::read() {
+            process.render(&mut out);
+        }
         out
+    }
+}
+
+fn write_metric(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    value: impl std::fmt::Display,
+) {
+    let _ = write!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+    );
+}
+
+/// What the Prometheus client libraries' process collector reports, read
+/// from `/proc` at scrape time: a scrape every few seconds costs a few
+/// small file reads, and nothing runs between scrapes.
+#[derive(Debug, PartialEq)]
+struct ProcessStats {
+    cpu_seconds: f64,
+    resident_bytes: u64,
+    virtual_bytes: u64,
+    open_fds: u64,
+    max_fds: Option<u64>,
+    start_time_seconds: f64,
+}
+
+/// The kernel's clock tick for `/proc` times. The user-visible `USER_HZ`
+/// is 100 on every Linux architecture (the ABI fixes it, whatever the
+/// kernel's internal HZ), which is what the Go and Python collectors
+/// assume too; this spares a `libc` dependency for `sysconf`.
+const USER_HZ: f64 = 100.0;
+
+impl ProcessStats {
+    /// `None` where `/proc` is missing (not Linux) or unreadable: the
+    /// process lines are then left out rather than reported as zero.
+    fn read() -> Option<ProcessStats> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let boot = std::fs::read_to_string("/proc/stat").ok()?;
+        let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+        // The directory handle `read_dir` holds is one of the entries.
+        let open_fds = std::fs::read_dir("/proc/self/fd")
+            .ok()?
+            .count()
+            .saturating_sub(1) as u64;
+        Self::parse(&stat, &status, &boot, &limits, open_fds)
+    }
+
+    fn parse(
+        stat: &str,
+        status: &str,
+        boot: &str,
+        limits: &str,
+        open_fds: u64,
+    ) -> Option<ProcessStats> {
+        // The command name (field 2) is in parentheses and may hold spaces
+        // or parentheses itself: fields are counted after the last `)`.
+        let after_name = &stat[stat.rfind(')')? + 1..];
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        // `fields[0]` is field 3 (state): utime is field 14, stime 15,
+        // starttime 22.
+        let ticks = |field: usize| fields.get(field - 3)?.parse::<u64>().ok();
+        let cpu_seconds = (ticks(14)? + ticks(15)?) as f64 / USER_HZ;
+        let start_ticks = ticks(22)?;
+        let btime: u64 = boot
+            .lines()
+            .find_map(|l| l.strip_prefix("btime "))?
+            .trim()
+            .parse()
+            .ok()?;
+        let kib = |key: &str| -> Option<u64> {
+            let line = status.lines().find_map(|l| l.strip_prefix(key))?;
+            line.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .map(|k| k * 1024)
+        };
+        let max_fds = limits
+            .lines()
+            .find_map(|l| l.strip_prefix("Max open files"))
+            .and_then(|rest| rest.split_whitespace().next()?.parse().ok());
+        Some(ProcessStats {
+            cpu_seconds,
+            resident_bytes: kib("VmRSS:")?,
+            virtual_bytes: kib("VmSize:")?,
+            open_fds,
+            max_fds,
+            start_time_seconds: btime as f64 + start_ticks as f64 / USER_HZ,
+        })
+    }
+
+    fn render(&self, out: &mut String) {
+        write_metric(
+            out,
+            "process_cpu_seconds_total",
+            "counter",
+            "Total user and system CPU time spent in seconds.",
+            self.cpu_seconds,
+        );
+        write_metric(
+            out,
+            "process_resident_memory_bytes",
+            "gauge",
+            "Resident memory size in bytes.",
+            self.resident_bytes,
+        );
+        write_metric(
+            out,
+            "process_virtual_memory_bytes",
+            "gauge",
+            "Virtual memory size in bytes.",
+            self.virtual_bytes,
+        );
+        write_metric(
+            out,
+            "process_open_fds",
+            "gauge",
+            "Number of open file descriptors.",
+            self.open_fds,
+        );
+        if let Some(max) = self.max_fds {
+            write_metric(
+                out,
+                "process_max_fds",
+                "gauge",
+                "Maximum number of open file descriptors.",
+                max,
+            );
+        }
+        write_metric(
+            out,
+            "process_start_time_seconds",
+            "gauge",
+            "Start time of the process since unix epoch in seconds.",
+            self.start_time_seconds,
+        );
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mercure_names_read_the_same_counters_as_ours() {
+        let m = Metrics::default();
+        m.subscribers.store(3, Ordering::Relaxed);
+        m.connections_total.store(7, Ordering::Relaxed);
+        m.publishes.store(11, Ordering::Relaxed);
+        let text = m.render();
+        for line in [
+            "sse_hub_subscribers 3\n",
+            "mercure_subscribers_connected 3\n",
+            "sse_hub_connections_total 7\n",
+            "mercure_subscribers_total 7\n",
+            "sse_hub_publishes_total 11\n",
+            "mercure_updates_total 11\n",
+            "# TYPE mercure_subscribers_connected gauge\n",
+            "# TYPE mercure_updates_total counter\n",
+        ] {
+            assert!(text.contains(line), "{line:?} missing from\n{text}");
+        }
+        let build = format!(
+            "sse_hub_build_info{{version=\"{}\"}} 1\n",
+            env!("CARGO_PKG_VERSION")
+        );
+        assert!(text.contains(&build), "{text}");
+    }
+
+    #[test]
+    fn process_stats_are_parsed_from_proc_text() {
+        // A command name with a space and a parenthesis, as `(sse (x) y)`.
+        let stat = "4242 (sse (x) y) S 1 4242 4242 0 -1 4194560 2000 0 0 0 \
+                    250 50 0 0 20 0 9 0 12345 900000000 4000 18446744073709551615";
+        let status = "Name:\tsse\nVmSize:\t  878904 kB\nVmRSS:\t   16000 kB\n";
+        let boot = "cpu  1 2 3\nbtime 1700000000\nprocesses 9\n";
+        let limits = "Limit                     Soft Limit           Hard Limit           Units\n\
+                      Max open files            20000                20000                files\n";
+        let p = ProcessStats::parse(stat, status, boot, limits, 12).unwrap();
+        assert_eq!(
+            p,
+            ProcessStats {
+                cpu_seconds: 3.0,
+                resident_bytes: 16_000 * 1024,
+                virtual_bytes: 878_904 * 1024,
+                open_fds: 12,
+                max_fds: Some(20_000),
+                start_time_seconds: 1_700_000_123.45,
+            }
+        );
+        assert_eq!(
+            ProcessStats::parse("garbage", status, boot, limits, 1),
+            None
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn this_process_reports_its_own_figures() {
+        let text = Metrics::default().render();
+        for name in [
+            "process_resident_memory_bytes",
+            "process_cpu_seconds_total",
+            "process_open_fds",
+            "process_start_time_seconds",
+        ] {
+            let value: f64 = text
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+                .unwrap_or_else(|| panic!("{name} missing from\n{text}"))
+                .parse()
+                .unwrap();
+            assert!(
+                value > 0.0 || name == "process_cpu_seconds_total",
+                "{name} = {value}"
+            );
+        }
+    }
 
     #[test]
     fn histogram_is_cumulative() {

@@ -11,7 +11,10 @@
 //! | `GET` hub path `/subscriptions[/{type}/{match}[/{subscriber}]]` | active subscriptions (M42), when [`HubConfig::subscriptions`] |
 //! | `GET /.well-known/oauth-protected-resource` + hub path | RFC 9728 metadata (M44) |
 //! | `GET /healthz` | `ok`, or 503 `degraded` when the store's live feed ended, appends fail, or the store cannot reach its server ([`Store::is_available`]) |
-//! | `GET /metrics` | Prometheus text ([`Metrics`]) |
+//! | `GET /metrics` | Prometheus text ([`Metrics`]: ours, Mercure's names, `process_*`); left out by [`Hub::public_router`] |
+//!
+//! [`Hub::ops_router`] serves `/metrics` and `/healthz` alone, for a
+//! listener on an internal address.
 //!
 //! Every response carries the discovery `Link` (M43); CORS answers only the
 //! configured origins (M12).
@@ -221,14 +224,38 @@ impl Hub {
     /// [`sse_server::serve`] or `axum::serve`. Can be called more than once;
     /// every router shares this hub.
     pub fn router(&self) -> Router {
+        self.routes(true)
+    }
+
+    /// [`router`](Self::router) without `/metrics`: for a hub whose metrics
+    /// are served to the monitoring network only, by
+    /// [`ops_router`](Self::ops_router) on another listener. `/healthz`
+    /// stays, for load balancers probing the public port.
+    pub fn public_router(&self) -> Router {
+        self.routes(false)
+    }
+
+    /// `/metrics` and `/healthz` alone (no CORS, no hub routes), for an
+    /// internal listener.
+    pub fn ops_router(&self) -> Router {
+        Router::new()
+            .route("/healthz", get(healthz))
+            .route("/metrics", get(metrics_endpoint))
+            .fallback(not_found)
+            .with_state(Arc::clone(&self.state))
+    }
+
+    fn routes(&self, with_metrics: bool) -> Router {
         let state = Arc::clone(&self.state);
         let hub_path = normalized_path(state.hub.path());
         let metadata_path = resource_metadata_path(&state.hub);
         let mut router = Router::new()
             .route(&hub_path, any(hub_endpoint))
             .route(&metadata_path, get(metadata))
-            .route("/healthz", get(healthz))
-            .route("/metrics", get(metrics_endpoint));
+            .route("/healthz", get(healthz));
+        if with_metrics {
+            router = router.route("/metrics", get(metrics_endpoint));
+        }
         if state.config.subscriptions {
             let base = format!("{}/subscriptions", hub_path.trim_end_matches('/'));
             router = router
