@@ -32,8 +32,8 @@
 //! assert_eq!(reserved.status(), 400);
 //! ```
 
-pub use crate::auth::Rejection;
 use crate::topic::{check_chars, decode_unreserved, form_pairs, remove_dot_segments, HubUrl};
+use crate::Rejection;
 use crate::Update;
 
 /// Limits and compatibility switches for publishing.
@@ -187,6 +187,65 @@ impl PublishRequest {
         })
     }
 
+    /// Checks an update made by server code ([`Hub::publish_update`]) with
+    /// the rules a form publish is held to: the same topic, id, type and
+    /// size limits, so an in-process update can be replayed, encoded and
+    /// read back by every client exactly like a published one. Only the
+    /// token check is skipped. An empty `id` means "generate one".
+    ///
+    /// # Errors
+    ///
+    /// The [`parse`](Self::parse) rejections that apply to a field (400,
+    /// 403 for a reserved topic under
+    /// [`PublishConfig::reserved_namespace_forbidden`], 413).
+    ///
+    /// [`Hub::publish_update`]: crate::Hub::publish_update
+    pub fn from_update(
+        update: Update,
+        hub: &HubUrl,
+        config: &PublishConfig,
+    ) -> Result<Self, Rejection> {
+        if update.topics.is_empty() {
+            return Err(Rejection::bad_request("missing topic"));
+        }
+        if config.single_topic && update.topics.len() > 1 {
+            return Err(Rejection::bad_request("exactly one topic is allowed"));
+        }
+        if update.topics.len() > config.max_topics {
+            return Err(Rejection::payload_too_large(format!(
+                "too many topics: at most {} per update",
+                config.max_topics
+            )));
+        }
+        if update.data.len() > config.max_body {
+            return Err(Rejection::payload_too_large(format!(
+                "data too large: at most {} bytes",
+                config.max_body
+            )));
+        }
+        let topics = update
+            .topics
+            .into_iter()
+            .map(|t| validate_topic(t.into_bytes(), hub, config))
+            .collect::<Result<Vec<_>, _>>()?;
+        let id = match update.id {
+            id if id.is_empty() => None,
+            id => Some(validate_id(id.into_bytes(), config)?),
+        };
+        let event_type = match update.event_type.filter(|t| !t.is_empty()) {
+            None => None,
+            Some(t) => Some(validate_type(t.into_bytes(), config)?),
+        };
+        Ok(PublishRequest {
+            topics,
+            data: update.data,
+            private: update.private,
+            id,
+            event_type,
+            retry: update.retry,
+        })
+    }
+
     /// The topics; the first is canonical, the rest alternates. Never empty.
     pub fn topics(&self) -> &[String] {
         &self.topics
@@ -232,10 +291,7 @@ impl PublishRequest {
     }
 }
 
-/// A fresh update id: `urn:uuid:` and a random (v4) UUID (M18, M34).
-pub fn generate_id() -> String {
-    uuid::Uuid::new_v4().urn().to_string()
-}
+pub use crate::update::generate_id;
 
 /// `application/x-www-form-urlencoded`, case-insensitive, parameters
 /// allowed (a `charset` other than UTF-8 is refused: the spec mandates UTF-8).

@@ -31,8 +31,8 @@
 
 use serde_json::{json, Map, Value};
 
-pub use crate::auth::Rejection;
 use crate::topic::{check_chars, encode_path_segment, form_pairs, HubUrl, MatchType, TopicMatcher};
+use crate::Rejection;
 use crate::Update;
 
 /// Limits and switches for subscribe requests.
@@ -383,7 +383,7 @@ pub fn subscription_update(
     format: SubscriptionFormat,
 ) -> Update {
     Update {
-        id: crate::publish::generate_id(),
+        id: crate::generate_id(),
         topics: vec![subscription_topic(hub, info, format)],
         data: subscription_json(hub, info, format).to_string(),
         private: true,
@@ -402,7 +402,7 @@ pub const LEGACY_LAST_EVENT_ID_HEADER: &str = "Last-Event-ID";
 /// M40-H recommends a random value per connection; it is never taken from
 /// the client, and being random it is unique among active subscriptions.
 pub fn new_subscriber_id() -> String {
-    crate::publish::generate_id()
+    crate::generate_id()
 }
 
 /// A subscriptions-API collection body (M42, L6): `id` is the request path,

@@ -7,11 +7,11 @@ use base64::Engine as _;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use sse_hub::auth::{
-    may_receive, AuthConfig, Authorizer, Credentials, JwtAlgorithm, Rejection, Role, TokenSources,
+    may_receive, AuthConfig, Authorizer, Credentials, JwtAlgorithm, Role, TokenSources,
     TokenTransport, VerificationKey,
 };
 use sse_hub::topic::{HubUrl, MatchType, Topic, TopicMatcher};
-use sse_hub::Update;
+use sse_hub::{Rejection, Update};
 
 const NOW: u64 = 1_700_000_000;
 const HUB: &str = "https://example.com/.well-known/mercure";

@@ -34,10 +34,11 @@ mod grants;
 mod jwks;
 mod jwt;
 mod mint;
-mod rejection;
 
 use serde_json::{json, Map, Value};
 
+use crate::rejection::BearerError;
+use crate::Rejection;
 pub use grants::GrantLimits;
 use grants::{Action, Grants};
 pub use jwks::{
@@ -46,8 +47,6 @@ pub use jwks::{
 };
 pub use jwt::{InvalidKey, JwtAlgorithm, VerificationKey};
 pub use mint::{mint_hs256, mint_legacy_hs256, MintError, TokenSpec};
-use rejection::BearerError;
-pub use rejection::Rejection;
 
 use crate::topic::{form_pairs, HubUrl, Topic, TopicMatcher};
 use crate::Update;

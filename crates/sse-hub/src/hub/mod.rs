@@ -1,23 +1,39 @@
-//! The hub's HTTP layer: an axum [`Router`] that speaks Mercure on top of a
-//! [`Store`], built by [`Hub`] from a [`HubConfig`].
+//! [`Hub`]: the protocol core. A hub built from a [`HubConfig`] and a
+//! [`Store`] runs the fan-out, and its methods hold the whole protocol, so
+//! that an HTTP layer (ours in `http/`, or an application's own) only
+//! translates requests and answers:
 //!
-//! Routes (the hub path is the path of [`HubConfig::hub_url`], normally
-//! `/.well-known/mercure`):
+//! | method | what |
+//! |---|---|
+//! | [`Hub::subscribe`] → [`Subscription::into_response`] | subscribe: an event stream (M1–M11, M32, M35–M37) |
+//! | [`Hub::publish`] | publish a form from a publisher with a token (M13–M23, M29) |
+//! | [`Hub::publish_update`] | publish from the application's own code: no token, the same store and order |
+//! | [`Hub::active_subscriptions`] | the subscriptions API (M42), when [`HubConfig::subscriptions`] |
+//! | [`Hub::is_healthy`], [`Hub::metrics`] | health and counters |
+//! | [`Hub::shutdown`] | the end: streams told to come back, the store closed |
+//!
+//! Every failure is a [`Rejection`](crate::Rejection) carrying its HTTP
+//! status.
+//!
+//! The routes ([`Hub::routes`], a [`HubRoutes`]; the hub path is the path
+//! of [`HubConfig::hub_url`], normally `/.well-known/mercure`):
 //!
 //! | route | what |
 //! |---|---|
-//! | `GET` (and H's `QUERY`) hub path | subscribe: an event stream (M1–M11, M32, M35–M37) |
-//! | `POST` hub path | publish (M13–M23, M29) |
-//! | `GET` hub path `/subscriptions[/{type}/{match}[/{subscriber}]]` | active subscriptions (M42), when [`HubConfig::subscriptions`] |
+//! | `GET` (and H's `QUERY`) hub path | subscribe |
+//! | `POST` hub path | publish |
+//! | `GET` hub path `/subscriptions[/{type}/{match}[/{subscriber}]]` | active subscriptions, when [`HubConfig::subscriptions`] |
 //! | `GET /.well-known/oauth-protected-resource` + hub path | RFC 9728 metadata (M44) |
-//! | `GET /healthz` | `ok`, or 503 `degraded` when the store's live feed ended, appends fail, or the store cannot reach its server ([`Store::is_available`]) |
-//! | `GET /metrics` | Prometheus text ([`Metrics`]: ours, Mercure's names, `process_*`); left out by [`Hub::public_router`] |
+//! | [`HubRoutes::with_healthz`] | `ok`, or 503 `degraded` when the store's live feed ended, appends fail, or the store cannot reach its server ([`Store::is_available`]) |
+//! | [`HubRoutes::with_metrics`] | Prometheus text ([`Metrics`]: ours, Mercure's names, `process_*`) |
+//! | [`HubRoutes::with_debug_page`] | the debug page |
 //!
-//! [`Hub::ops_router`] serves `/metrics` and `/healthz` alone, for a
-//! listener on an internal address.
+//! [`Hub::router`] is all of it for a hub served alone (`/healthz`,
+//! `/metrics`, a 404 fallback); [`Hub::ops_router`] serves `/metrics` and
+//! `/healthz` alone, for a listener on an internal address.
 //!
-//! Every response carries the discovery `Link` (M43); CORS answers only the
-//! configured origins (M12).
+//! Every response of the hub's routes carries the discovery `Link` (M43);
+//! CORS answers only the configured origins (M12).
 //!
 //! Serve the router with [`sse_server::serve`] (streams then cost under
 //! 1 KB each) or `axum::serve`:
@@ -40,34 +56,35 @@
 //! # use std::future::IntoFuture;
 //! ```
 
+mod caller;
 mod config;
-mod cors;
-mod fanout;
-mod metrics;
-mod publish_handler;
-mod subscribe_handler;
-mod subscriptions_api;
+mod lifecycle;
+pub(crate) mod metrics;
+mod publishing;
+mod subscribing;
+mod subscriptions;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::http::HeaderValue;
 use axum::Router;
 
+pub use caller::Caller;
 pub use config::{HubConfig, Limits, DEFAULT_HUB_URL};
 pub use metrics::Metrics;
+pub use subscribing::Subscription;
+pub use subscriptions::ActiveSubscriptions;
 
-use crate::auth::{resource_metadata_url, Authorizer, Rejection};
+use crate::auth::Authorizer;
+use crate::fanout::{Fanout, Registry, SubjectCounts};
+use crate::http::cors;
+pub use crate::http::HubRoutes;
 use crate::store::Store;
 use crate::subscribe::discovery_link;
 use crate::topic::HubUrl;
 use crate::Update;
-use fanout::{Fanout, Registry};
 
 /// A hub configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -113,7 +130,7 @@ pub(crate) struct HubState {
     pub(crate) store_failing: AtomicBool,
     pub(crate) last_id: Arc<Mutex<Option<Arc<Update>>>>,
     pub(crate) next_key: AtomicU64,
-    pub(crate) subjects: Arc<fanout::SubjectCounts>,
+    pub(crate) subjects: Arc<SubjectCounts>,
     /// Canonical CORS origins (scheme://host[:port], lowercase).
     pub(crate) cors_origins: Vec<String>,
     /// Origins that may publish with a cookie (M29): the CORS origins and
@@ -195,7 +212,7 @@ impl Hub {
             page: config.limits.replay_page.max(1),
             last_id: Arc::clone(&last_id),
             alive: Arc::clone(&fanout_alive),
-            cache: fanout::MatchCache::default(),
+            cache: crate::fanout::MatchCache::default(),
         };
         tokio::spawn(fanout.run(live, stop_rx));
         let sweep = config.limits.sweep_interval.max(Duration::from_millis(10));
@@ -216,15 +233,28 @@ impl Hub {
             csrf_origins,
             config,
         });
-        tokio::spawn(subscribe_handler::reaper(Arc::downgrade(&state), sweep));
+        tokio::spawn(lifecycle::reaper(Arc::downgrade(&state), sweep));
         Ok(Hub { state })
     }
 
-    /// The hub's routes (see the module docs), ready for
-    /// [`sse_server::serve`] or `axum::serve`. Can be called more than once;
-    /// every router shares this hub.
+    /// The hub's protocol routes, to mount in an application's own
+    /// router: see [`HubRoutes`] for what they are and how to add
+    /// `/healthz`, `/metrics` and the debug page. They have no fallback,
+    /// so [`Router::merge`] into an app with its own fallback and its own
+    /// `/healthz` works.
+    pub fn routes(&self) -> HubRoutes {
+        HubRoutes::new(self.clone())
+    }
+
+    /// Everything a stand-alone hub serves (see the module docs): the
+    /// protocol routes, `/healthz`, `/metrics`, and a plain-text 404 for
+    /// anything else; ready for [`sse_server::serve`] or `axum::serve`.
+    /// Can be called more than once; every router shares this hub.
     pub fn router(&self) -> Router {
-        self.routes(true)
+        self.routes()
+            .with_healthz("/healthz")
+            .with_metrics("/metrics")
+            .standalone()
     }
 
     /// [`router`](Self::router) without `/metrics`: for a hub whose metrics
@@ -232,43 +262,37 @@ impl Hub {
     /// [`ops_router`](Self::ops_router) on another listener. `/healthz`
     /// stays, for load balancers probing the public port.
     pub fn public_router(&self) -> Router {
-        self.routes(false)
+        self.routes().with_healthz("/healthz").standalone()
     }
 
     /// `/metrics` and `/healthz` alone (no CORS, no hub routes), for an
     /// internal listener.
     pub fn ops_router(&self) -> Router {
-        Router::new()
-            .route("/healthz", get(healthz))
-            .route("/metrics", get(metrics_endpoint))
-            .fallback(not_found)
-            .with_state(Arc::clone(&self.state))
+        crate::http::ops_router(self)
     }
 
-    fn routes(&self, with_metrics: bool) -> Router {
-        let state = Arc::clone(&self.state);
-        let hub_path = normalized_path(state.hub.path());
-        let metadata_path = resource_metadata_path(&state.hub);
-        let mut router = Router::new()
-            .route(&hub_path, any(hub_endpoint))
-            .route(&metadata_path, get(metadata))
-            .route("/healthz", get(healthz));
-        if with_metrics {
-            router = router.route("/metrics", get(metrics_endpoint));
-        }
-        if state.config.subscriptions {
-            let base = format!("{}/subscriptions", hub_path.trim_end_matches('/'));
-            router = router
-                .route(&base, get(subscriptions_api::handle))
-                .route(&format!("{base}/{{*rest}}"), get(subscriptions_api::handle));
-        }
-        router
-            .fallback(not_found)
-            .layer(axum::middleware::from_fn_with_state(
-                Arc::clone(&state),
-                cors::layer,
-            ))
-            .with_state(state)
+    /// Whether the hub is healthy: its fan-out runs, appends succeed, and
+    /// the store can reach its server ([`Store::is_available`]). What
+    /// `/healthz` answers (`ok`, or 503 `degraded`); open streams stay up
+    /// while it is not.
+    pub fn is_healthy(&self) -> bool {
+        let state = &self.state;
+        state.fanout_alive.load(Ordering::Acquire)
+            && !state.store_failing.load(Ordering::Acquire)
+            && state.store.is_available()
+    }
+
+    pub(crate) fn from_state(state: Arc<HubState>) -> Hub {
+        Hub { state }
+    }
+
+    pub(crate) fn state(&self) -> &Arc<HubState> {
+        &self.state
+    }
+
+    /// The configuration the hub was built with.
+    pub fn config(&self) -> &HubConfig {
+        &self.state.config
     }
 
     /// The hub's counters.
@@ -292,7 +316,7 @@ impl Hub {
                 .to_bytes();
             for subscriber in self.state.registry.drain_all() {
                 subscriber.push_control(retry.clone());
-                subscribe_handler::finish(&self.state, subscriber);
+                lifecycle::finish(&self.state, subscriber);
             }
         }
         if let Err(e) = self.state.store.close().await {
@@ -306,126 +330,4 @@ fn hub_origin(hub: &HubUrl) -> String {
     url::Url::parse(hub.as_str())
         .map(|u| u.origin().ascii_serialization())
         .unwrap_or_default()
-}
-
-/// `/` and the empty path mean the same route; a trailing slash is kept.
-fn normalized_path(path: &str) -> String {
-    if path.is_empty() {
-        "/".to_owned()
-    } else {
-        path.to_owned()
-    }
-}
-
-/// The path of the RFC 9728 metadata URL (M44).
-fn resource_metadata_path(hub: &HubUrl) -> String {
-    let url = resource_metadata_url(hub);
-    match url.find("/.well-known/oauth-protected-resource") {
-        Some(i) => url[i..].to_owned(),
-        None => "/.well-known/oauth-protected-resource".to_owned(),
-    }
-}
-
-/// The hub URL's one route: subscribe (`GET`, and H's `QUERY`) or publish
-/// (`POST`). One handler rather than a method router because `QUERY` is not
-/// one of axum's method filters.
-async fn hub_endpoint(State(state): State<Arc<HubState>>, request: Request) -> Response {
-    let method = request.method().clone();
-    if method == Method::GET || method.as_str() == "QUERY" {
-        subscribe_handler::handle(state, request).await
-    } else if method == Method::POST {
-        publish_handler::handle(state, request).await
-    } else {
-        let mut r = plain(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "use GET to subscribe or POST to publish\n",
-        );
-        r.headers_mut().insert(
-            header::ALLOW,
-            HeaderValue::from_static("GET, POST, QUERY, OPTIONS"),
-        );
-        r
-    }
-}
-
-async fn metadata(State(state): State<Arc<HubState>>) -> Response {
-    let doc = state
-        .authorizer
-        .resource_metadata(state.config.subscriptions);
-    let mut r = Response::new(Body::from(doc.to_string()));
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r
-}
-
-async fn healthz(State(state): State<Arc<HubState>>) -> Response {
-    // A networked store (Redis) that cannot reach its server is degraded at
-    // once, before any publish fails; open streams stay up meanwhile.
-    let degraded = !state.fanout_alive.load(Ordering::Acquire)
-        || state.store_failing.load(Ordering::Acquire)
-        || !state.store.is_available();
-    if degraded {
-        plain(StatusCode::SERVICE_UNAVAILABLE, "degraded\n")
-    } else {
-        plain(StatusCode::OK, "ok\n")
-    }
-}
-
-async fn metrics_endpoint(State(state): State<Arc<HubState>>) -> Response {
-    let mut r = Response::new(Body::from(state.metrics.render()));
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
-    r
-}
-
-async fn not_found() -> Response {
-    plain(StatusCode::NOT_FOUND, "not found\n")
-}
-
-/// A `text/plain; charset=utf-8` response.
-pub(crate) fn plain(status: StatusCode, body: impl Into<String>) -> Response {
-    let mut r = (status, body.into()).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    r
-}
-
-/// A 503 with a `Retry-After`, for overload and shutdown.
-pub(crate) fn unavailable(message: &str, retry_after: Duration) -> Response {
-    let mut r = plain(StatusCode::SERVICE_UNAVAILABLE, format!("{message}\n"));
-    r.headers_mut().insert(
-        header::RETRY_AFTER,
-        HeaderValue::from(retry_after.as_secs().max(1)),
-    );
-    r
-}
-
-/// A [`Rejection`] as a response: its status, its `WWW-Authenticate`
-/// challenge when it has one (M25), and its message as the body.
-pub(crate) fn rejection(r: &Rejection) -> Response {
-    let mut response = plain(r.status(), format!("{}\n", r.message()));
-    if let Some(challenge) = r.www_authenticate() {
-        if let Ok(v) = HeaderValue::from_str(challenge) {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-        }
-    }
-    response
-}
-
-/// Every header value of `name`, as bytes (for [`crate::auth::TokenSources`]).
-pub(crate) fn header_values(
-    headers: &axum::http::HeaderMap,
-    name: header::HeaderName,
-) -> Vec<&[u8]> {
-    headers
-        .get_all(name)
-        .iter()
-        .map(HeaderValue::as_bytes)
-        .collect()
 }

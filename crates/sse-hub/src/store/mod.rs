@@ -489,11 +489,7 @@ impl Default for Retention {
     }
 }
 
-/// A fresh update id: `urn:uuid:` and a random (v4) UUID, unique across
-/// nodes without coordination.
-pub fn generate_id() -> String {
-    format!("urn:uuid:{}", uuid::Uuid::new_v4())
-}
+pub use crate::update::generate_id;
 
 /// Gives `update` a generated id when it has none.
 pub(crate) fn ensure_id(update: &mut Update) {

@@ -15,7 +15,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use super::HubState;
+use crate::hub::HubState;
 
 /// Request headers a browser may send cross-origin.
 const ALLOW_HEADERS: &str = "authorization, content-type, last-event-id, cache-control";

@@ -2,19 +2,42 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::time::Duration;
 
 use http::StatusCode;
 
-use super::Role;
+use crate::auth::Role;
 
 /// A refused request: the HTTP status, an RFC 6750 `WWW-Authenticate`
 /// challenge where one applies, and a human-readable body.
 ///
-/// Every protocol function of the hub (publish and subscribe parsing, token
-/// checks, grants) fails with this type, so a route turns any failure into a
-/// response the same way: `status()`, `www_authenticate()` as the header if
-/// present, and `to_string()` (or [`message`](Self::message)) as a
-/// `text/plain` body. The message never contains a token or a payload.
+/// Every protocol function of the hub ([`Hub::publish`], [`Hub::subscribe`],
+/// [`Hub::publish_update`], and the parsing, token and grant checks they are
+/// made of) fails with this type, so an HTTP layer turns any failure into a
+/// response the same way: [`status`](Self::status),
+/// [`www_authenticate`](Self::www_authenticate) and
+/// [`retry_after`](Self::retry_after) as headers when present, and
+/// [`message`](Self::message) as a `text/plain` body. The message never
+/// contains a token or a payload.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use sse_hub::{Hub, HubConfig, Update};
+///
+/// let config = HubConfig::new("https://example.com/.well-known/mercure");
+/// let store = config.memory_store();
+/// let hub = Hub::new(config, store).unwrap();
+/// // `*` is not a topic one can publish to.
+/// let refused = hub.publish_update(Update::new(["*"], "x")).await.unwrap_err();
+/// assert!(refused.is_bad_request());
+/// assert_eq!(refused.status(), 400);
+/// # }
+/// ```
+///
+/// [`Hub::publish`]: crate::Hub::publish
+/// [`Hub::subscribe`]: crate::Hub::subscribe
+/// [`Hub::publish_update`]: crate::Hub::publish_update
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rejection {
     kind: Kind,
@@ -23,6 +46,11 @@ pub struct Rejection {
     /// Set on an `invalid_token` for a token whose `kid` no key of this
     /// role has, when the role has JWK Sets that a refresh may complete.
     unknown_kid: Option<Role>,
+    /// When the client may try again (429, 503).
+    retry_after: Option<Duration>,
+    /// A 503 for a publish that may have been stored (see
+    /// [`is_outcome_unknown`](Self::is_outcome_unknown)).
+    outcome_unknown: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,6 +60,10 @@ enum Kind {
     Forbidden,
     PayloadTooLarge,
     UnsupportedMediaType,
+    NotFound,
+    TooManyRequests,
+    Unavailable,
+    Internal,
 }
 
 /// The RFC 6750 §3.1 error code of a challenge.
@@ -72,12 +104,57 @@ impl Rejection {
         Self::new(Kind::UnsupportedMediaType, message)
     }
 
+    /// 429: too many streams for one token subject; retry after `retry_after`.
+    pub(crate) fn too_many_requests(
+        message: impl Into<Cow<'static, str>>,
+        retry_after: Duration,
+    ) -> Self {
+        Self::new(Kind::TooManyRequests, message).retrying_after(retry_after)
+    }
+
+    /// 503: overload, shutdown, or a store that cannot take the request
+    /// now; retry after `retry_after`.
+    pub(crate) fn unavailable(
+        message: impl Into<Cow<'static, str>>,
+        retry_after: Duration,
+    ) -> Self {
+        Self::new(Kind::Unavailable, message).retrying_after(retry_after)
+    }
+
+    /// 503 for a publish the store may have taken (see
+    /// [`is_outcome_unknown`](Self::is_outcome_unknown)).
+    pub(crate) fn outcome_unknown(
+        message: impl Into<Cow<'static, str>>,
+        retry_after: Duration,
+    ) -> Self {
+        let mut r = Self::unavailable(message, retry_after);
+        r.outcome_unknown = true;
+        r
+    }
+
+    /// 404: a resource of the hub's that does not exist.
+    pub(crate) fn not_found(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(Kind::NotFound, message)
+    }
+
+    /// 500: the hub could not do what it should have been able to.
+    pub(crate) fn internal(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(Kind::Internal, message)
+    }
+
+    fn retrying_after(mut self, after: Duration) -> Self {
+        self.retry_after = Some(after);
+        self
+    }
+
     fn new(kind: Kind, message: impl Into<Cow<'static, str>>) -> Self {
         Rejection {
             kind,
             message: message.into(),
             challenge: None,
             unknown_kid: None,
+            retry_after: None,
+            outcome_unknown: false,
         }
     }
 
@@ -111,10 +188,8 @@ impl Rejection {
             challenge.push_str(&params.join(", "));
         }
         Rejection {
-            kind,
-            message: Cow::Borrowed(description),
             challenge: Some(challenge.into_boxed_str()),
-            unknown_kid: None,
+            ..Self::new(kind, description)
         }
     }
 
@@ -143,7 +218,17 @@ impl Rejection {
             Kind::Forbidden => StatusCode::FORBIDDEN,
             Kind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Kind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Kind::NotFound => StatusCode::NOT_FOUND,
+            Kind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
+    }
+
+    /// How long the client should wait before trying again (the
+    /// `Retry-After` header, in whole seconds, at least 1), for 429 and 503.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
     }
 
     /// The `WWW-Authenticate` header value, for token faults and missing
@@ -183,6 +268,39 @@ impl Rejection {
     /// 415 Unsupported Media Type: a publish body that is not a form (M13).
     pub fn is_unsupported_media_type(&self) -> bool {
         self.kind == Kind::UnsupportedMediaType
+    }
+
+    /// 404 Not Found: a subscriptions-API path that does not exist, or a
+    /// subscription that is not active (M42).
+    pub fn is_not_found(&self) -> bool {
+        self.kind == Kind::NotFound
+    }
+
+    /// 429 Too Many Requests: the token's subject already holds the most
+    /// streams allowed ([`Limits::max_connections_per_subject`]).
+    ///
+    /// [`Limits::max_connections_per_subject`]: crate::hub::Limits::max_connections_per_subject
+    pub fn is_too_many_requests(&self) -> bool {
+        self.kind == Kind::TooManyRequests
+    }
+
+    /// 503 Service Unavailable: the hub is shutting down or at its
+    /// connection limit, or the store cannot take the request now. Nothing
+    /// was done, unless [`is_outcome_unknown`](Self::is_outcome_unknown).
+    pub fn is_unavailable(&self) -> bool {
+        self.kind == Kind::Unavailable
+    }
+
+    /// A 503 for a publish whose outcome the hub cannot know: the store
+    /// may have taken the update. Publishing again with the same `id` is
+    /// safe.
+    pub fn is_outcome_unknown(&self) -> bool {
+        self.outcome_unknown
+    }
+
+    /// 500 Internal Server Error.
+    pub fn is_internal(&self) -> bool {
+        self.kind == Kind::Internal
     }
 
     /// The RFC 6750 error code in the challenge (`invalid_token`,

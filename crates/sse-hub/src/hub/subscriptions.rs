@@ -10,22 +10,45 @@
 //!
 //! [`HubConfig::subscription_format`]: super::HubConfig::subscription_format
 
-use std::sync::Arc;
-
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::Response;
 use serde_json::Value;
 
-use super::fanout::Subscriber;
-use super::{header_values, plain, rejection, unix_now, HubState};
-use crate::auth::TokenSources;
+use super::{unix_now, Caller, Hub, HubState};
+use crate::fanout::Subscriber;
 use crate::subscribe::{
-    discovery_link, subscription_json, subscriptions_collection_json, SubscriptionFormat,
-    SubscriptionInfo,
+    subscription_json, subscriptions_collection_json, SubscriptionFormat, SubscriptionInfo,
 };
 use crate::topic::{MatchType, Topic, TopicMatcher};
+use crate::Rejection;
+
+/// An answer of the subscriptions API: the JSON body and how to label it.
+#[derive(Clone, Debug)]
+pub struct ActiveSubscriptions {
+    body: Value,
+    json_ld: bool,
+    last_event_id: String,
+}
+
+impl ActiveSubscriptions {
+    /// The body: a collection, or one subscription (M42, L6).
+    pub fn body(&self) -> &Value {
+        &self.body
+    }
+
+    /// `application/json` (H) or `application/ld+json` (S, and legacy paths).
+    pub fn content_type(&self) -> &'static str {
+        if self.json_ld {
+            "application/ld+json"
+        } else {
+            "application/json"
+        }
+    }
+
+    /// The id of the newest update dispatched, or `earliest`: H sends it in
+    /// the discovery `Link` header (M42-H).
+    pub fn last_event_id(&self) -> &str {
+        &self.last_event_id
+    }
+}
 
 /// What the path selects.
 enum Selection {
@@ -131,112 +154,98 @@ fn matcher_selected(matcher: &TopicMatcher, match_type: Option<MatchType>, patte
     matcher.pattern() == pattern && match_type.is_none_or(|t| matcher.match_type() == t)
 }
 
-pub(crate) async fn handle(State(state): State<Arc<HubState>>, request: Request) -> Response {
-    let path = request.uri().path().to_owned();
-    let base = format!("{}/subscriptions", state.hub.path().trim_end_matches('/'));
-    let Some((selection, legacy_path)) = path.strip_prefix(&base).and_then(parse_selection) else {
-        return plain(StatusCode::NOT_FOUND, "no such subscription resource\n");
-    };
-
-    let headers = request.headers();
-    let authorization = header_values(headers, header::AUTHORIZATION);
-    let cookies = header_values(headers, header::COOKIE);
-    let sources = TokenSources {
-        authorization: &authorization,
-        cookies: &cookies,
-        query: request.uri().query().unwrap_or("").as_bytes(),
-        legacy_request: legacy_path,
-    };
-    let credentials = match state
-        .authorizer
-        .with_key_refresh(|a| a.authorize_subscribe(&sources, false, unix_now()))
-        .await
-    {
-        Ok(Some(c)) => c,
-        Ok(None) => return rejection(&state.authorizer.token_required()),
-        Err(r) => return rejection(&r),
-    };
-    if !credentials.can_subscribe(&Topic::new(&path, &state.hub)) {
-        return rejection(&state.authorizer.insufficient_scope());
-    }
-
-    let format = if legacy_path {
-        SubscriptionFormat::Legacy
-    } else {
-        state.config.subscription_format
-    };
-    let last_event_id = state
-        .last_id
-        .lock()
-        .ok()
-        .and_then(|l| l.as_ref().map(|u| u.id.clone()))
-        .unwrap_or_else(|| "earliest".to_owned());
-    let subscribers = state.registry.snapshot();
-    let items = |filter: &dyn Fn(&Subscriber, &TopicMatcher) -> bool| -> Vec<Value> {
-        let mut out = Vec::new();
-        // A stream that ended but was not swept yet is not active.
-        for sub in subscribers.iter().filter(|s| !s.is_closed()) {
-            for matcher in &sub.matchers {
-                if filter(sub, matcher) {
-                    out.push(info_json(&state, sub, matcher, format));
-                }
-            }
+impl Hub {
+    /// The active subscriptions API (M42, L6) for a request to `path` (the
+    /// request path without the query, under `{hub}/subscriptions`). The
+    /// path is authorized as a `subscribe` topic with the subscriber keys.
+    ///
+    /// # Errors
+    ///
+    /// 401 without a token or with an invalid one, 403 without the grant,
+    /// 404 for a path this API does not have or a subscription not active.
+    pub async fn active_subscriptions(
+        &self,
+        path: &str,
+        caller: &Caller<'_>,
+    ) -> Result<ActiveSubscriptions, Rejection> {
+        let state = &*self.state;
+        let base = format!("{}/subscriptions", state.hub.path().trim_end_matches('/'));
+        let Some((selection, legacy_path)) = path.strip_prefix(&base).and_then(parse_selection)
+        else {
+            return Err(Rejection::not_found("no such subscription resource"));
+        };
+        let sources = caller.token_sources(legacy_path);
+        let credentials = state
+            .authorizer
+            .with_key_refresh(|a| a.authorize_subscribe(&sources, false, unix_now()))
+            .await?
+            .ok_or_else(|| state.authorizer.token_required())?;
+        if !credentials.can_subscribe(&Topic::new(path, &state.hub)) {
+            return Err(state.authorizer.insufficient_scope());
         }
-        out
-    };
-    let body = match &selection {
-        Selection::All => {
-            subscriptions_collection_json(&path, items(&|_, _| true), &last_event_id, format)
-        }
-        Selection::Matcher {
-            match_type,
-            pattern,
-        } => subscriptions_collection_json(
-            &path,
-            items(&|_, m| matcher_selected(m, *match_type, pattern)),
-            &last_event_id,
-            format,
-        ),
-        Selection::One {
-            match_type,
-            pattern,
-            subscriber,
-        } => {
-            let found = items(&|s, m| {
-                *s.subscriber_id == **subscriber && matcher_selected(m, *match_type, pattern)
-            });
-            match found.into_iter().next() {
-                Some(mut one) => {
-                    if format != SubscriptionFormat::Json {
-                        if let Value::Object(map) = &mut one {
-                            map.insert("lastEventID".into(), Value::from(last_event_id.clone()));
-                        }
+
+        let format = if legacy_path {
+            SubscriptionFormat::Legacy
+        } else {
+            state.config.subscription_format
+        };
+        let last_event_id = state
+            .last_id
+            .lock()
+            .ok()
+            .and_then(|l| l.as_ref().map(|u| u.id.clone()))
+            .unwrap_or_else(|| "earliest".to_owned());
+        let subscribers = state.registry.snapshot();
+        let items = |filter: &dyn Fn(&Subscriber, &TopicMatcher) -> bool| -> Vec<Value> {
+            let mut out = Vec::new();
+            // A stream that ended but was not swept yet is not active.
+            for sub in subscribers.iter().filter(|s| !s.is_closed()) {
+                for matcher in &sub.matchers {
+                    if filter(sub, matcher) {
+                        out.push(info_json(state, sub, matcher, format));
                     }
-                    one
                 }
-                None => return plain(StatusCode::NOT_FOUND, "no such active subscription\n"),
             }
-        }
-    };
-
-    let mut response = Response::new(Body::from(body.to_string()));
-    let content_type = if format == SubscriptionFormat::Json {
-        "application/json"
-    } else {
-        "application/ld+json"
-    };
-    let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-store"),
-    );
-    // H: the cursor travels in the discovery Link (M42-H, M43).
-    let link = discovery_link(&state.hub, Some(&last_event_id), None);
-    if let Ok(v) = HeaderValue::from_str(&link) {
-        h.insert(header::LINK, v);
+            out
+        };
+        let body = match &selection {
+            Selection::All => {
+                subscriptions_collection_json(path, items(&|_, _| true), &last_event_id, format)
+            }
+            Selection::Matcher {
+                match_type,
+                pattern,
+            } => subscriptions_collection_json(
+                path,
+                items(&|_, m| matcher_selected(m, *match_type, pattern)),
+                &last_event_id,
+                format,
+            ),
+            Selection::One {
+                match_type,
+                pattern,
+                subscriber,
+            } => {
+                let found = items(&|s, m| {
+                    *s.subscriber_id == **subscriber && matcher_selected(m, *match_type, pattern)
+                });
+                let Some(mut one) = found.into_iter().next() else {
+                    return Err(Rejection::not_found("no such active subscription"));
+                };
+                if format != SubscriptionFormat::Json {
+                    if let Value::Object(map) = &mut one {
+                        map.insert("lastEventID".into(), Value::from(last_event_id.clone()));
+                    }
+                }
+                one
+            }
+        };
+        Ok(ActiveSubscriptions {
+            body,
+            json_ld: format != SubscriptionFormat::Json,
+            last_event_id,
+        })
     }
-    response
 }
 
 fn info_json(
