@@ -53,7 +53,7 @@ async fn hub_with(
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let scheme = if tls.is_some() { "https" } else { "http" };
     let url = format!(
-        "{scheme}://localhost:{}/.well-known/mercure",
+        "{scheme}://127.0.0.1:{}/.well-known/mercure",
         listener.local_addr().unwrap().port()
     );
     let mut config = sse_hub::HubConfig::new(url.clone());
@@ -286,14 +286,28 @@ async fn a_hub_shutting_down_is_unavailable_and_a_closed_one_a_transport_error()
     assert_eq!(e.status(), None);
 }
 
-/// A TCP front for the hub: counts connections, and answers the first
-/// `refuse` of them with a 503 (closing them) instead of forwarding.
+/// What the front does to the first connections instead of forwarding.
+#[derive(Clone, Copy)]
+enum Fault {
+    /// Answers 503 `the store is busy`, `Retry-After: 0`, and closes.
+    Busy,
+    /// Reads the request and closes without an answer (a hub that died
+    /// mid-publish).
+    Hangup,
+}
+
+/// A TCP front for the hub: counts connections, and treats the first
+/// `refuse` of them as `fault` says instead of forwarding.
 struct Front {
     url: String,
     connections: Arc<AtomicUsize>,
 }
 
 async fn front(hub: &TestHub, refuse: usize) -> Front {
+    front_with(hub, refuse, Fault::Busy).await
+}
+
+async fn front_with(hub: &TestHub, refuse: usize, fault: Fault) -> Front {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let hub_addr = hub.url.split('/').nth(2).unwrap().to_owned();
@@ -307,6 +321,9 @@ async fn front(hub: &TestHub, refuse: usize) -> Front {
                 if n < refuse {
                     let mut head = [0u8; 4096];
                     let _ = client.read(&mut head).await;
+                    if let Fault::Hangup = fault {
+                        return;
+                    }
                     let _ = client
                         .write_all(
                             b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 0\r\n\
@@ -323,7 +340,7 @@ async fn front(hub: &TestHub, refuse: usize) -> Front {
         }
     });
     Front {
-        url: format!("http://localhost:{port}/.well-known/mercure"),
+        url: format!("http://127.0.0.1:{port}/.well-known/mercure"),
         connections,
     }
 }
@@ -479,4 +496,111 @@ async fn https_hub_with_a_private_ca_speaks_http2() {
             http::Version::HTTP_2
         ]
     );
+}
+
+#[tokio::test]
+async fn a_publish_cut_off_by_a_hangup_is_a_transport_error_retried_with_its_id() {
+    let hub = hub().await;
+    let once = front_with(&hub, 1, Fault::Hangup).await;
+    let plain = Publisher::builder(&once.url)
+        .hmac_key(PUBLISHER_KEY)
+        .audience(&hub.url)
+        .no_proxy()
+        .build()
+        .unwrap();
+    let e = publish(&plain, &Update::new("urn:h").id("h1"))
+        .await
+        .unwrap_err();
+    assert!(
+        e.is_transport() && !e.is_connect() && !e.is_status(),
+        "{e:?}"
+    );
+    assert_eq!(once.connections.load(Ordering::SeqCst), 1, "not retried");
+
+    let again = front_with(&hub, 1, Fault::Hangup).await;
+    let retrying = Publisher::builder(&again.url)
+        .hmac_key(PUBLISHER_KEY)
+        .audience(&hub.url)
+        .retries(1)
+        .no_proxy()
+        .build()
+        .unwrap();
+    assert_eq!(
+        publish(&retrying, &Update::new("urn:h").id("h2"))
+            .await
+            .unwrap(),
+        "h2"
+    );
+    assert_eq!(again.connections.load(Ordering::SeqCst), 2);
+    // A timeout counts as a transport failure too.
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/.well-known/mercure",
+        silent.local_addr().unwrap()
+    );
+    let impatient = Publisher::builder(&url)
+        .hmac_key(PUBLISHER_KEY)
+        .timeout(Duration::from_millis(200))
+        .no_proxy()
+        .build()
+        .unwrap();
+    let e = publish(&impatient, &Update::new("urn:h"))
+        .await
+        .unwrap_err();
+    assert!(e.is_timeout() && e.is_transport(), "{e:?}");
+}
+
+#[tokio::test]
+async fn a_proxy_carries_http_with_its_credentials_and_https_through_connect() {
+    let Some(proxy) = tinyproxy(Some(("alice", "s3cret"))) else {
+        return;
+    };
+    let hub = hub().await;
+    let through = |proxy_url: String| {
+        Publisher::builder(&hub.url)
+            .hmac_key(PUBLISHER_KEY)
+            .proxy(sse_client::Proxy::all(&proxy_url).unwrap())
+            .build()
+            .unwrap()
+    };
+    let e = publish(
+        &through(format!("http://127.0.0.1:{}", proxy.port)),
+        &Update::new("urn:p"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.status(), Some(407), "the proxy wants credentials: {e:?}");
+    let with_credentials = through(format!("http://alice:s3cre%74@127.0.0.1:{}", proxy.port));
+    assert_eq!(
+        publish(
+            &with_credentials,
+            &Update::new("urn:p").id("via-proxy").data("d")
+        )
+        .await
+        .unwrap(),
+        "via-proxy"
+    );
+    let mut source = subscriber(&hub, "urn:p", None).await;
+    assert_eq!(&*message(&mut source).await.id, "via-proxy");
+
+    let ca = private_ca();
+    let mut tls = (*ca.server).clone();
+    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let tls_hub = hub_with(|_| {}, Some(Arc::new(tls))).await;
+    let tunnelled = Publisher::builder(&tls_hub.url)
+        .hmac_key(PUBLISHER_KEY)
+        .add_root_certificates_pem(ca.ca_pem.as_bytes())
+        .proxy(
+            sse_client::Proxy::all(&format!("http://alice:s3cret@127.0.0.1:{}", proxy.port))
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    assert_eq!(
+        publish(&tunnelled, &Update::new("urn:p").id("tunnelled"))
+            .await
+            .unwrap(),
+        "tunnelled"
+    );
+    assert_eq!(*tls_hub.versions.lock().unwrap(), [http::Version::HTTP_2]);
 }

@@ -232,7 +232,14 @@ impl Publisher {
                 .get(header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(parse_retry_after);
-            let (answer, complete) = read_bounded(response.into_body()).await?;
+            let (answer, complete) = match read_bounded(response.into_body()).await {
+                Ok(read) => read,
+                // Without the whole body a success's id is unknown.
+                Err((_, e)) if status.is_success() => {
+                    return Err(PublishError::with(Kind::Broken, e))
+                }
+                Err((partial, _)) => (partial, true),
+            };
             Ok::<_, PublishError>((status, retry_after, answer, complete))
         };
         let (status, retry_after, answer, complete) = tokio::time::timeout(inner.timeout, exchange)
@@ -273,10 +280,20 @@ fn answer_to_result(
 /// Reads at most [`MAX_ANSWER`] bytes of `body`; the flag says whether the
 /// body ended within them (the rest is not read: the connection is then
 /// dropped rather than reused).
-async fn read_bounded(mut body: hyper::body::Incoming) -> Result<(Bytes, bool), PublishError> {
+///
+/// # Errors
+/// The connection broke before the body ended, with what had arrived:
+/// for a refusal that text is still worth reporting (a proxy answering
+/// 407 may reset the connection right after its answer).
+async fn read_bounded(
+    mut body: hyper::body::Incoming,
+) -> Result<(Bytes, bool), (Bytes, hyper::Error)> {
     let mut answer = BytesMut::new();
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| PublishError::with(Kind::Broken, e))?;
+        let frame = match frame {
+            Ok(f) => f,
+            Err(e) => return Err((answer.freeze(), e)),
+        };
         if let Ok(data) = frame.into_data() {
             let room = MAX_ANSWER - answer.len();
             if data.len() > room {
