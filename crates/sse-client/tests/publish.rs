@@ -2,8 +2,10 @@
 //! it publishes reaches the crate's own `EventSource` with the exact id,
 //! type and data, and each refusal of the hub comes back as its typed
 //! error. A small TCP front (counting connections, or answering the first
-//! one with a 503 as an overloaded hub would) sits between publisher and
-//! hub where a test is about connections or retries.
+//! one with a 503 as an overloaded hub would, or hanging up) sits between
+//! publisher and hub where a test is about connections or retries; a real
+//! tinyproxy where it is about proxies; and the scripted server of
+//! `common` for answers no hub gives (huge, not UTF-8, not HTTP).
 
 mod common;
 
@@ -603,4 +605,67 @@ async fn a_proxy_carries_http_with_its_credentials_and_https_through_connect() {
         "tunnelled"
     );
     assert_eq!(*tls_hub.versions.lock().unwrap(), [http::Version::HTTP_2]);
+}
+
+#[tokio::test]
+async fn cleartext_http2_with_prior_knowledge() {
+    let hub = hub().await;
+    let h2c = Publisher::builder(&hub.url)
+        .hmac_key(PUBLISHER_KEY)
+        .http2_prior_knowledge(true)
+        .no_proxy()
+        .build()
+        .unwrap();
+    for id in ["c1", "c2"] {
+        assert_eq!(
+            publish(&h2c, &Update::new("urn:t").id(id)).await.unwrap(),
+            id
+        );
+    }
+    assert_eq!(
+        *hub.versions.lock().unwrap(),
+        [http::Version::HTTP_2, http::Version::HTTP_2]
+    );
+}
+
+/// Whatever answers in the hub's place cannot make the publisher buffer
+/// more than 64 KiB, nor panic it.
+#[tokio::test]
+async fn a_huge_or_odd_answer_is_bounded_and_typed() {
+    let huge = "x".repeat(100 * 1024);
+    let answers = [
+        head("200 OK", "text/plain", &huge),
+        head("503 Service Unavailable", "text/plain", &huge),
+        head("200 OK", "text/plain", ""),
+        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n\xff\xfe".to_vec(),
+        b"HTTP/1.1 302 Found\r\nlocation: /elsewhere\r\ncontent-length: 0\r\n\r\n".to_vec(),
+        b"not http at all\r\n\r\n".to_vec(),
+    ];
+    let answers = Arc::new(answers);
+    let replies = answers.clone();
+    let server = serve(move |req| Reply::Close(replies[req.conn].clone())).await;
+    let publisher = Publisher::builder(&server.url)
+        .token("t")
+        .pool_max_idle(0)
+        .no_proxy()
+        .build()
+        .unwrap();
+    let update = Update::new("urn:t");
+    let e = publish(&publisher, &update).await.unwrap_err();
+    assert!(e.is_invalid_answer(), "{e:?}");
+    let e = publish(&publisher, &update).await.unwrap_err();
+    assert!(e.is_unavailable(), "{e:?}");
+    assert_eq!(
+        e.message().map(str::len),
+        Some(sse_client::publish::MAX_ANSWER)
+    );
+    assert_eq!(e.retry_after(), None);
+    let e = publish(&publisher, &update).await.unwrap_err();
+    assert!(e.is_invalid_answer(), "an empty id: {e:?}");
+    let e = publish(&publisher, &update).await.unwrap_err();
+    assert!(e.is_invalid_answer(), "not UTF-8: {e:?}");
+    let e = publish(&publisher, &update).await.unwrap_err();
+    assert_eq!(e.status(), Some(302), "redirects are not followed: {e:?}");
+    let e = publish(&publisher, &update).await.unwrap_err();
+    assert!(e.is_transport() && !e.is_status(), "{e:?}");
 }
