@@ -243,7 +243,7 @@ impl Publisher {
         };
         let (status, retry_after, answer, complete) = tokio::time::timeout(inner.timeout, exchange)
             .await
-            .unwrap_or(Err(PublishError::new(Kind::Timeout(inner.timeout))))?;
+            .unwrap_or_else(|_| Err(PublishError::new(Kind::Timeout(inner.timeout))))?;
         answer_to_result(status, retry_after, &answer, complete)
     }
 }
