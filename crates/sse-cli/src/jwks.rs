@@ -5,10 +5,11 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use sse_hub::auth::{FetchFuture, JwksSource, MAX_JWKS_LEN};
 use tokio::net::TcpStream;
@@ -58,7 +59,7 @@ impl HttpJwks {
             );
         }
         let tls = if https {
-            Some(crate::publish::tls_connector(cacert.map(PathBuf::as_path))?)
+            Some(tls_connector(cacert.map(PathBuf::as_path))?)
         } else {
             None
         };
@@ -99,15 +100,70 @@ impl HttpJwks {
                     .connect(name, tcp)
                     .await
                     .context("TLS handshake failed")?;
-                crate::publish::send(TokioIo::new(stream), request, MAX_JWKS_LEN).await?
+                send(TokioIo::new(stream), request, MAX_JWKS_LEN).await?
             }
-            None => crate::publish::send(TokioIo::new(tcp), request, MAX_JWKS_LEN).await?,
+            None => send(TokioIo::new(tcp), request, MAX_JWKS_LEN).await?,
         };
         if !status.is_success() {
             bail!("the server answered {status}");
         }
         Ok(body.to_vec())
     }
+}
+
+/// Sends `request` on `io` (HTTP/1.1) and reads the answer, refusing a
+/// body longer than `max_body` bytes.
+async fn send<S>(
+    io: TokioIo<S>,
+    request: http::Request<Full<Bytes>>,
+    max_body: usize,
+) -> anyhow::Result<(http::StatusCode, Bytes)>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+        .await
+        .context("HTTP handshake failed")?;
+    tokio::spawn(conn);
+    let response = sender
+        .send_request(request)
+        .await
+        .context("the request failed")?;
+    let status = response.status();
+    let body = http_body_util::Limited::new(response.into_body(), max_body)
+        .collect()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot read the answer: {e}"))?
+        .to_bytes();
+    Ok((status, body))
+}
+
+/// A TLS connector trusting the bundled web roots and, when given, the
+/// certificates of the PEM file `cacert` (a private CA).
+fn tls_connector(cacert: Option<&std::path::Path>) -> anyhow::Result<tokio_rustls::TlsConnector> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = cacert {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::CertificateDer;
+        let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let mut found = 0;
+        for cert in CertificateDer::pem_slice_iter(&pem) {
+            roots
+                .add(cert.with_context(|| format!("invalid certificate in {}", path.display()))?)
+                .with_context(|| format!("unusable certificate in {}", path.display()))?;
+            found += 1;
+        }
+        if found == 0 {
+            bail!("no PEM certificate in {}", path.display());
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
 }
 
 impl JwksSource for HttpJwks {

@@ -1,18 +1,13 @@
-//! `sse publish`: one update to a Mercure hub; prints the id the hub gave it.
+//! `sse publish`: one update to a Mercure hub through
+//! [`sse_client::Publisher`]; prints the id the hub gave it.
 
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use anyhow::{bail, Context};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
-use sse_hub::auth::{mint_hs256, TokenSpec};
-use tokio::net::TcpStream;
-use tokio_rustls::rustls;
+use anyhow::Context;
+use sse_client::{Publisher, Update};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -76,18 +71,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn publish(args: Args) -> anyhow::Result<String> {
-    let uri: http::Uri = args
-        .hub
-        .parse()
-        .with_context(|| format!("invalid --hub URL {:?}", args.hub))?;
-    let https = match uri.scheme_str() {
-        Some("http") => false,
-        Some("https") => true,
-        _ => bail!("--hub must be an http:// or https:// URL"),
-    };
-    let host = uri.host().context("--hub has no host")?.to_owned();
-    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-
     let data = match args.data.as_str() {
         "-" => {
             let mut s = String::new();
@@ -101,134 +84,44 @@ async fn publish(args: Args) -> anyhow::Result<String> {
         }
         d => d.to_owned(),
     };
-    let token = match (args.token, args.key) {
-        (Some(t), _) => Some(t),
-        (None, Some(key)) => {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            let audience = args.audience.unwrap_or_else(|| args.hub.clone());
-            let spec = TokenSpec::publisher(audience, args.topics.clone())
-                .with_ttl(Duration::from_secs(300));
-            Some(mint_hs256(key.as_bytes(), &spec, now)?)
+    // As before the library did the HTTP: straight to the hub (no proxy
+    // variables), a key-signed token granting exactly these topics for
+    // five minutes, the timeout over the whole exchange, no retry.
+    let mut builder = Publisher::builder(&args.hub)
+        .no_proxy()
+        .timeout(Duration::from_secs(args.timeout));
+    if let Some(token) = args.token {
+        builder = builder.token(token);
+    } else if let Some(key) = args.key {
+        builder = builder
+            .hmac_key(key)
+            .token_topics(args.topics.iter().cloned())
+            .token_ttl(Duration::from_secs(300));
+        if let Some(audience) = args.audience {
+            builder = builder.audience(audience);
         }
-        (None, None) => None,
-    };
-
-    let mut form = url::form_urlencoded::Serializer::new(String::new());
-    for t in &args.topics {
-        form.append_pair("topic", t);
     }
-    form.append_pair("data", &data);
-    if args.private {
-        form.append_pair("private", "on");
-    }
-    if let Some(id) = &args.id {
-        form.append_pair("id", id);
-    }
-    if let Some(t) = &args.event_type {
-        form.append_pair("type", t);
-    }
-    if let Some(r) = args.retry {
-        form.append_pair("retry", &r.to_string());
-    }
-    let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut request = http::Request::post(path)
-        .header(
-            http::header::HOST,
-            uri.authority().map_or(host.as_str(), |a| a.as_str()),
-        )
-        .header(
-            http::header::CONTENT_TYPE,
-            "application/x-www-form-urlencoded",
-        );
-    if let Some(token) = &token {
-        request = request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
-    }
-    let request = request
-        .body(Full::new(Bytes::from(form.finish())))
-        .context("building the request")?;
-
-    let exchange = async {
-        let tcp = TcpStream::connect((host.as_str(), port))
-            .await
-            .with_context(|| format!("cannot connect to {host}:{port}"))?;
-        if https {
-            let tls = tls_connector(args.cacert.as_deref())?
-                .connect(rustls::pki_types::ServerName::try_from(host.clone())?, tcp)
-                .await
-                .context("TLS handshake failed")?;
-            send(TokioIo::new(tls), request, MAX_ANSWER).await
-        } else {
-            send(TokioIo::new(tcp), request, MAX_ANSWER).await
-        }
-    };
-    let (status, body) = tokio::time::timeout(Duration::from_secs(args.timeout), exchange)
-        .await
-        .with_context(|| format!("no answer from the hub within {} s", args.timeout))??;
-    let body = String::from_utf8_lossy(&body).trim().to_owned();
-    if !status.is_success() {
-        bail!("the hub answered {status}: {body}");
-    }
-    Ok(body)
-}
-
-/// Sends `request` on `io` (HTTP/1.1) and reads the answer, refusing a
-/// body longer than `max_body` bytes.
-pub(crate) async fn send<S>(
-    io: TokioIo<S>,
-    request: http::Request<Full<Bytes>>,
-    max_body: usize,
-) -> anyhow::Result<(http::StatusCode, Bytes)>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
-        .await
-        .context("HTTP handshake failed")?;
-    tokio::spawn(conn);
-    let response = sender
-        .send_request(request)
-        .await
-        .context("the request failed")?;
-    let status = response.status();
-    let body = http_body_util::Limited::new(response.into_body(), max_body)
-        .collect()
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot read the answer: {e}"))?
-        .to_bytes();
-    Ok((status, body))
-}
-
-/// A publish answer is the id: a few bytes. Refuse to buffer a flood.
-const MAX_ANSWER: usize = 64 * 1024;
-
-/// A TLS connector trusting the bundled web roots and, when given, the
-/// certificates of the PEM file `cacert` (a private CA).
-pub(crate) fn tls_connector(
-    cacert: Option<&std::path::Path>,
-) -> anyhow::Result<tokio_rustls::TlsConnector> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if let Some(path) = cacert {
-        use rustls::pki_types::pem::PemObject;
-        use rustls::pki_types::CertificateDer;
+    if let Some(path) = &args.cacert {
         let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let mut found = 0;
-        for cert in CertificateDer::pem_slice_iter(&pem) {
-            roots
-                .add(cert.with_context(|| format!("invalid certificate in {}", path.display()))?)
-                .with_context(|| format!("unusable certificate in {}", path.display()))?;
-            found += 1;
-        }
-        if found == 0 {
-            bail!("no PEM certificate in {}", path.display());
-        }
+        builder = builder.add_root_certificates_pem(&pem);
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+    let publisher = builder.build().with_context(|| match &args.cacert {
+        Some(path) => format!("--hub {:?} / --cacert {}", args.hub, path.display()),
+        None => format!("--hub {:?}", args.hub),
+    })?;
+
+    let mut update = Update::default()
+        .topics(args.topics)
+        .data(data)
+        .private(args.private);
+    if let Some(id) = args.id {
+        update = update.id(id);
+    }
+    if let Some(t) = args.event_type {
+        update = update.event_type(t);
+    }
+    if let Some(ms) = args.retry {
+        update = update.retry(Duration::from_millis(ms));
+    }
+    Ok(publisher.publish(&update).await?)
 }

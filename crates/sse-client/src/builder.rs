@@ -267,12 +267,8 @@ impl Builder {
     /// A PEM that is malformed or holds no certificate makes
     /// [`build`](Builder::build) fail with [`Error::is_builder`].
     pub fn add_root_certificates_pem(mut self, pem: &[u8]) -> Self {
-        match tls::certificates_from_pem(pem) {
-            Ok(certs) => self.trust.extra_roots.extend(certs),
-            Err(e) => {
-                self.error
-                    .get_or_insert_with(|| format!("root certificates: {e}"));
-            }
+        if let Err(e) = self.trust.add_pem(pem) {
+            self.error.get_or_insert(e);
         }
         self
     }
@@ -344,13 +340,6 @@ impl Builder {
                 "{:?} is not an absolute http or https URL",
                 self.url
             ))));
-        }
-        if self.tls.is_some()
-            && (!self.trust.extra_roots.is_empty() || self.trust.no_built_in || self.trust.insecure)
-        {
-            return Err(Error::new(Kind::Builder(
-                "tls_config cannot be combined with root certificate settings".to_owned(),
-            )));
         }
         let tls = tls::client_config(self.tls, &self.trust, self.http2)
             .map_err(|e| Error::new(Kind::Builder(e)))?;

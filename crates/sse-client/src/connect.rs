@@ -51,7 +51,7 @@ pub(crate) enum Sender {
 }
 
 /// A TCP or TLS stream, so one hyper connection type serves both.
-enum Io {
+pub(crate) enum Io {
     Plain(TcpStream),
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
@@ -123,7 +123,7 @@ pub(crate) const H2_WINDOW: u32 = 256 * 1024;
 /// Largest HTTP/2 response header list we accept.
 pub(crate) const H2_MAX_HEADER_LIST: u32 = 64 * 1024;
 
-fn host_and_port(url: &Uri) -> Result<(&str, u16), Error> {
+pub(crate) fn host_and_port(url: &Uri) -> Result<(&str, u16), Error> {
     let host = url
         .host()
         .ok_or_else(|| Error::new(Kind::Builder(format!("no host in {url}"))))?;
@@ -133,21 +133,36 @@ fn host_and_port(url: &Uri) -> Result<(&str, u16), Error> {
 }
 
 /// Host header value: the authority without any userinfo.
-fn host_header(url: &Uri) -> Option<HeaderValue> {
+pub(crate) fn host_header(url: &Uri) -> Option<HeaderValue> {
     let authority = url.authority()?.as_str();
     let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     HeaderValue::from_str(authority).ok()
 }
 
-/// Connects to the server, or to the proxy for `url`; returns the proxy
-/// when requests must be written for it (absolute form, its credentials).
-async fn handshake<'c>(
-    config: &'c Config,
+/// A connected transport: TCP or TLS to the server (possibly through a
+/// proxy's `CONNECT` tunnel), and whether HTTP/2 is to be spoken on it.
+pub(crate) struct Dialed<'p> {
+    pub(crate) io: Io,
+    /// TLS negotiated `h2`, or `h2c` with prior knowledge was asked for.
+    pub(crate) h2: bool,
+    /// The proxy an `http://` request is to be written for (absolute
+    /// form, its credentials); `None` for a direct connection or a tunnel.
+    pub(crate) plain_via: Option<&'p Server>,
+}
+
+/// Opens the transport for a request to `url`: TCP to the server or to the
+/// proxy `proxy` names for it, the `CONNECT` tunnel for `https://` through
+/// a proxy, and TLS with `tls` (whose ALPN decides HTTP/2). Shared by the
+/// event source and the [`Publisher`](crate::Publisher)'s pool.
+pub(crate) async fn dial<'p>(
+    tls: &Arc<rustls::ClientConfig>,
+    proxy: &'p proxy::Proxy,
     url: &Uri,
-) -> Result<(Sender, ConnFuture, Option<&'c Server>), Error> {
+    h2c: bool,
+) -> Result<Dialed<'p>, Error> {
     let (host, port) = host_and_port(url)?;
     let https = url.scheme_str() == Some("https");
-    let via = config.proxy.for_url(url);
+    let via = proxy.for_url(url);
     let mut tcp = match via {
         Some(p) => TcpStream::connect((p.host.as_str(), p.port))
             .await
@@ -166,7 +181,7 @@ async fn handshake<'c>(
     let (io, h2) = if https {
         let name = rustls::pki_types::ServerName::try_from(host.to_owned())
             .map_err(|e| Error::with(Kind::Tls(host.to_owned()), e))?;
-        let connector = tokio_rustls::TlsConnector::from(config.tls.clone());
+        let connector = tokio_rustls::TlsConnector::from(tls.clone());
         let tls = connector
             .connect(name, tcp)
             .await
@@ -175,12 +190,28 @@ async fn handshake<'c>(
         (Io::Tls(Box::new(tls)), h2)
     } else {
         // A proxy forwards HTTP/1.1 requests; h2c cannot pass through it.
-        (
-            Io::Plain(tcp),
-            config.http2_prior_knowledge && via.is_none(),
-        )
+        (Io::Plain(tcp), h2c && via.is_none())
     };
-    let plain_via = via.filter(|_| !https);
+    Ok(Dialed {
+        io,
+        h2,
+        plain_via: via.filter(|_| !https),
+    })
+}
+
+/// Connects to the server, or to the proxy for `url`; returns the proxy
+/// when requests must be written for it (absolute form, its credentials).
+async fn handshake<'c>(
+    config: &'c Config,
+    url: &Uri,
+) -> Result<(Sender, ConnFuture, Option<&'c Server>), Error> {
+    let Dialed { io, h2, plain_via } = dial(
+        &config.tls,
+        &config.proxy,
+        url,
+        config.http2_prior_knowledge,
+    )
+    .await?;
     let io = TokioIo::new(io);
     if h2 {
         let (sender, conn) = http2::Builder::new(TokioExecutor::new())

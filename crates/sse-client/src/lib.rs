@@ -69,6 +69,9 @@
 //!   by default, or an explicit proxy; `https://` through `CONNECT`.
 //! - [`Builder::add_root_certificates_pem`] for a private CA.
 //! - [`Builder::comments`]: keep-alive comments as [`Event::Comment`].
+//! - [`Publisher`]: publishes [`Update`]s to a Mercure hub (a token, or a
+//!   key that signs one), with a connection pool, the same TLS and proxy
+//!   options, and typed errors for 401, 403, 413 and 503 ([`publish`]).
 //! - POST streaming APIs: a non-idempotent request is never sent twice
 //!   unless [`ReconnectPolicy::reconnect_non_idempotent`] allows it (see
 //!   `examples/llm_stream.rs`).
@@ -91,6 +94,7 @@ mod error;
 mod event;
 mod hook;
 mod proxy;
+pub mod publish;
 pub mod reconnect;
 mod response;
 mod source;
@@ -101,6 +105,7 @@ pub use error::Error;
 pub use event::{Event, Message, ReadyState};
 pub use hook::Attempt;
 pub use proxy::Proxy;
+pub use publish::{HmacAlgorithm, PublishError, Publisher, PublisherBuilder, Update};
 pub use reconnect::ReconnectPolicy;
 pub use response::Response;
 pub use source::{CloseHandle, EventSource};
@@ -126,4 +131,7 @@ const _: () = {
     assert_send_sync::<Response>();
     assert_send_sync::<Proxy>();
     assert_send_sync::<Attempt>();
+    assert_send_sync::<Publisher>();
+    assert_send_sync::<PublishError>();
+    assert_send_sync::<Update>();
 };

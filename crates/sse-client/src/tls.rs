@@ -23,6 +23,16 @@ pub(crate) struct Trust {
 }
 
 impl Trust {
+    /// Adds every certificate of `pem` to the extra roots.
+    ///
+    /// # Errors
+    /// As [`certificates_from_pem`], prefixed for a builder's message.
+    pub(crate) fn add_pem(&mut self, pem: &[u8]) -> Result<(), String> {
+        let certs = certificates_from_pem(pem).map_err(|e| format!("root certificates: {e}"))?;
+        self.extra_roots.extend(certs);
+        Ok(())
+    }
+
     /// Whether this differs from the default (so the shared default
     /// configuration cannot be used).
     fn is_default(&self) -> bool {
@@ -107,13 +117,18 @@ fn build(trust: &Trust, http2: bool) -> Result<rustls::ClientConfig, String> {
 /// kilobytes, too much per source.
 ///
 /// # Errors
-/// A text description when an extra root is not a usable CA certificate.
+/// A text description when an extra root is not a usable CA certificate,
+/// or when a given configuration is combined with root settings (which
+/// build a configuration of their own).
 pub(crate) fn client_config(
     given: Option<Arc<rustls::ClientConfig>>,
     trust: &Trust,
     http2: bool,
 ) -> Result<Arc<rustls::ClientConfig>, String> {
     if let Some(given) = given {
+        if !trust.is_default() {
+            return Err("tls_config cannot be combined with root certificate settings".to_owned());
+        }
         let mut config = (*given).clone();
         config.alpn_protocols = alpn(http2);
         return Ok(Arc::new(config));

@@ -7,75 +7,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-
 use common::*;
 use sse_client::{EventSource, Proxy, ReconnectPolicy};
-
-/// A tinyproxy child process, killed on drop.
-struct Tinyproxy {
-    child: Child,
-    port: u16,
-    dir: std::path::PathBuf,
-}
-
-impl Drop for Tinyproxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Starts tinyproxy (with `BasicAuth user password` when given); `None`
-/// (skip) when it is not installed and the run is not strict.
-fn tinyproxy(auth: Option<(&str, &str)>) -> Option<Tinyproxy> {
-    if !have("tinyproxy", "-v") {
-        return None;
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dir = std::env::temp_dir().join(format!(
-        "sse-client-tinyproxy-{}-{port}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut conf =
-        format!("Port {port}\nListen 127.0.0.1\nTimeout 30\nMaxClients 20\nLogLevel Info\n");
-    if let Some((user, password)) = auth {
-        conf.push_str(&format!("BasicAuth {user} {password}\n"));
-    }
-    let path = dir.join("tinyproxy.conf");
-    std::fs::write(&path, conf).unwrap();
-    let mut child = Command::new("tinyproxy")
-        .arg("-d")
-        .arg("-c")
-        .arg(&path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Ready once it logs that it accepts connections (it logs to stdout
-    // in the foreground); the reader thread ends with the process.
-    let (tx, rx) = mpsc::channel();
-    let out = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines() {
-            let Ok(line) = line else { return };
-            if line.contains("Accepting connections") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    rx.recv_timeout(WAIT)
-        .expect("tinyproxy did not start accepting connections");
-    Some(Tinyproxy { child, port, dir })
-}
 
 fn via_tinyproxy(req: &Req) -> bool {
     req.header("via").is_some_and(|v| v.contains("tinyproxy"))

@@ -358,3 +358,66 @@ pub fn private_ca() -> PrivateCa {
         server: Arc::new(server),
     }
 }
+
+/// A tinyproxy child process, killed on drop.
+pub struct Tinyproxy {
+    child: std::process::Child,
+    pub port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Tinyproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Starts tinyproxy (with `BasicAuth user password` when given); `None`
+/// (skip) when it is not installed and the run is not strict.
+pub fn tinyproxy(auth: Option<(&str, &str)>) -> Option<Tinyproxy> {
+    if !have("tinyproxy", "-v") {
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = std::env::temp_dir().join(format!(
+        "sse-client-tinyproxy-{}-{port}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut conf =
+        format!("Port {port}\nListen 127.0.0.1\nTimeout 30\nMaxClients 20\nLogLevel Info\n");
+    if let Some((user, password)) = auth {
+        conf.push_str(&format!("BasicAuth {user} {password}\n"));
+    }
+    let path = dir.join("tinyproxy.conf");
+    std::fs::write(&path, conf).unwrap();
+    let mut child = std::process::Command::new("tinyproxy")
+        .arg("-d")
+        .arg("-c")
+        .arg(&path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Ready once it logs that it accepts connections (it logs to stdout
+    // in the foreground); the reader thread ends with the process.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(out)) {
+            let Ok(line) = line else { return };
+            if line.contains("Accepting connections") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(WAIT)
+        .expect("tinyproxy did not start accepting connections");
+    Some(Tinyproxy { child, port, dir })
+}
