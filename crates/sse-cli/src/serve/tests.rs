@@ -109,6 +109,11 @@ fn file_errors_name_the_key_the_value_and_the_line() {
             "addr = \"localhost\"\n",
             &["invalid value \"localhost\" for addr"],
         ),
+        // Key material is no setting of the file.
+        (
+            "publisher_jwt_key = \"a secret\"\n",
+            &["unknown setting `publisher_jwt_key`"],
+        ),
     ] {
         std::fs::write(&file, text).unwrap();
         let err = resolve(args(&["--config", path]).unwrap()).err().unwrap();
