@@ -346,15 +346,16 @@ impl<'de> de::DeserializeSeed<'de> for Apply<'_, '_, '_> {
     type Value = ();
 
     fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        let mut value = Some(<Value as de::Deserialize>::deserialize(deserializer)?);
-        for section in self.sections.iter_mut() {
-            let Some(v) = value.take() else { break };
-            match section.set(self.key, v.clone(), Source::File) {
-                Some(result) => return result.map_err(de::Error::custom),
-                None => value = Some(v),
-            }
+        let value = <Value as de::Deserialize>::deserialize(deserializer)?;
+        // `KnownKey` lets through only a key that some section has.
+        let section = self
+            .sections
+            .iter_mut()
+            .find(|s| s.keys().contains(&self.key));
+        match section.and_then(|s| s.set(self.key, value, Source::File)) {
+            Some(applied) => applied.map_err(de::Error::custom),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 
