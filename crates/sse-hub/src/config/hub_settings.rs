@@ -532,11 +532,19 @@ legacy = true
         )];
         let mut c = HubConfig::default();
         let mut target = Target::new(EXTRA, &mut c);
+        let file = toml::de::Deserializer::parse("replay_page = 7").unwrap();
+        crate::config::deserialize_into(file, &mut [&mut target]).unwrap();
         target
             .apply_env(|n| (n == "SSE_REPLAY_PAGE").then(|| "9".into()))
             .unwrap();
-        assert_eq!(target.given(), ["replay_page"]);
-        assert_eq!(c.limits.replay_page, 9);
+        assert_eq!(target.given(), ["replay_page", "replay_page"]);
+        assert_eq!(c.limits.replay_page, 9, "the variable over the file");
         assert_eq!(EXTRA[0].long(), "replay-page");
+        let file = toml::de::Deserializer::parse("replay_page = 0").unwrap();
+        let err = crate::config::deserialize_into(file, &mut [&mut Target::new(EXTRA, &mut c)]);
+        assert!(err
+            .unwrap_err()
+            .to_string()
+            .contains("invalid value 0 for replay_page"));
     }
 }
