@@ -23,6 +23,8 @@ export RUST_BACKTRACE=1
 
 echo "==> cargo test (all targets)"
 cargo test --workspace --all-targets "$@"
+echo "==> sse-hub without its optional features (no Redis)"
+cargo check -p sse-hub --no-default-features --all-targets
 echo "==> cargo test (doc examples)"
 cargo test --workspace --doc "$@"
 

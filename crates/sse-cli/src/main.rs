@@ -11,7 +11,6 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-mod boolean;
 mod decode;
 mod jwks;
 mod listen;

@@ -744,3 +744,28 @@ fn debug_page_shows_published_updates_and_resumes_after_a_hub_restart() {
         [r#"{"n":1}"#, r#"{"n":2}"#, r#"{"n":3}"#, r#"{"n":4}"#]
     );
 }
+
+/// One setting from all three sources: the flag beats the variable, which
+/// beats the file (the banner says how many updates are kept).
+#[test]
+fn a_flag_beats_its_variable_which_beats_the_file() {
+    let dir = temp_dir("precedence");
+    let file = dir.join("hub.toml");
+    std::fs::write(&file, "store = \"memory://\"\nhistory_size = 5\n").unwrap();
+    let config = file.to_str().unwrap();
+    let kept = |envs: &[(&str, &str)], args: &[&str]| {
+        let mut all = vec!["--config", config];
+        all.extend(args);
+        let hub = start(&dir, "127.0.0.1:0", envs, &all);
+        let line = hub
+            .banner
+            .iter()
+            .find(|l| l.contains("updates kept"))
+            .cloned();
+        line.expect("the banner names the store")
+    };
+    assert!(kept(&[], &[]).contains("last 5 updates kept"));
+    let env = [("SSE_HISTORY_SIZE", "6")];
+    assert!(kept(&env, &[]).contains("last 6 updates kept"));
+    assert!(kept(&env, &["--history-size", "7"]).contains("last 7 updates kept"));
+}

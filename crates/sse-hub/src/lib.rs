@@ -58,6 +58,7 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+pub mod config;
 pub mod debug_page;
 mod fanout;
 mod http;

@@ -18,9 +18,13 @@
 //! assert_eq!(config.auth.audience, "https://example.com/.well-known/mercure");
 //! ```
 //!
-//! Key material makes the struct unfit for a blanket `serde::Deserialize`
-//! (keys come from files or environment variables, never from a config
-//! file's plain text); the CLI maps its own TOML shape onto these fields.
+//! It also reads from a TOML file and the environment, through one table
+//! of settings ([`HUB_SETTINGS`](crate::config::HUB_SETTINGS)): it
+//! implements `serde::Deserialize` (the flat shape of the `sse` binary's
+//! `hub.toml`) and [`HubConfig::from_env`] reads the `SSE_*` variables.
+//! Key material is no setting (keys come from files or environment
+//! variables the program reads, never from a config file's text): add
+//! them to [`auth`](HubConfig::auth) yourself.
 
 use std::sync::Arc;
 use std::time::Duration;

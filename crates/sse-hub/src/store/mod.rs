@@ -128,6 +128,7 @@ use crate::Update;
 mod clock;
 mod error;
 mod memory;
+mod open;
 #[cfg(feature = "redis")]
 mod redis;
 mod sqlite;
@@ -138,6 +139,7 @@ pub use self::redis::{RedisConfig, RedisStore, RedisTls};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{ParsePositionError, StoreError};
 pub use memory::{MemoryConfig, MemoryStore};
+pub use open::{open, Dsn, OpenError};
 pub use sqlite::{SqliteConfig, SqliteStats, SqliteStore, Synchronous};
 pub use tail::{Handoff, Tail};
 
