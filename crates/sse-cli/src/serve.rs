@@ -184,11 +184,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         Some(key) => Some(key.tokens(&audience, now_secs())?),
         None => None,
     };
-    let page = Arc::new(sse_hub::debug_page::render(
+    let page = sse_hub::debug_page::render(
         HUB_PATH,
         dev_tokens.as_ref().map(|t| t.publish.as_str()),
         dev_tokens.as_ref().map(|t| t.subscribe.as_str()),
-    ));
+    );
     let ops = match metrics_addr {
         Some(at) => Some(
             tokio::net::TcpListener::bind(at)
@@ -197,18 +197,15 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let routes = if ops.is_some() {
-        hub.public_router()
-    } else {
-        hub.router()
-    };
-    let router = routes.route(
-        "/",
-        axum::routing::get(move || {
-            let page = Arc::clone(&page);
-            async move { axum::response::Html(page.as_str().to_owned()) }
-        }),
-    );
+    // `/metrics` here only when it has no listener of its own.
+    let mut routes = hub
+        .routes()
+        .with_healthz("/healthz")
+        .with_debug_page("/", page);
+    if ops.is_none() {
+        routes = routes.with_metrics("/metrics");
+    }
+    let router = routes.into_standalone_router();
 
     let base = format!("{scheme}://{}", display_addr(local));
     banner::Banner {

@@ -15,7 +15,7 @@
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut config = HubConfig::new("http://127.0.0.1:3000/.well-known/mercure");
 //! config.allow_anonymous = true; // public updates need no subscriber token
-//! let store = config.memory_store(); // or sse_hub::store::SqliteStore, RedisStore
+//! let store = config.memory_store(); // or sse_hub::store::open("sqlite://…", retention)
 //! let hub = Hub::new(config, store)?;
 //!
 //! // Your app keeps its own /healthz and fallback; the hub's health check

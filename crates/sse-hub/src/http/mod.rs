@@ -110,8 +110,9 @@ impl HubRoutes {
         self.build(false)
     }
 
-    /// The routes with a plain-text 404 fallback, for a hub served alone.
-    pub(crate) fn standalone(self) -> Router {
+    /// The routes with a plain-text 404 fallback, for a hub served alone
+    /// (what [`Hub::router`] is made with).
+    pub fn into_standalone_router(self) -> Router {
         self.build(true)
     }
 

@@ -254,7 +254,7 @@ impl Hub {
         self.routes()
             .with_healthz("/healthz")
             .with_metrics("/metrics")
-            .standalone()
+            .into_standalone_router()
     }
 
     /// [`router`](Self::router) without `/metrics`: for a hub whose metrics
@@ -262,7 +262,9 @@ impl Hub {
     /// [`ops_router`](Self::ops_router) on another listener. `/healthz`
     /// stays, for load balancers probing the public port.
     pub fn public_router(&self) -> Router {
-        self.routes().with_healthz("/healthz").standalone()
+        self.routes()
+            .with_healthz("/healthz")
+            .into_standalone_router()
     }
 
     /// `/metrics` and `/healthz` alone (no CORS, no hub routes), for an

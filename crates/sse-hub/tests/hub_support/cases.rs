@@ -1526,13 +1526,23 @@ async fn healthz_and_metrics() {
     let mut sub = hub.subscribe("match=t", &[]).await;
     hub.publish_ok("topic=t&data=x").await;
     sub.next_update().await;
-    let r = hub.get("/metrics", &[]).await;
+    // A delivery written straight to the socket is counted just after the
+    // write, so the client may see the update a moment before the counter
+    // moves: read the metrics until it has (bounded).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let (r, text) = loop {
+        let r = hub.get("/metrics", &[]).await;
+        let text = r.text();
+        if text.contains("sse_hub_deliveries_total 1\n") || std::time::Instant::now() > deadline {
+            break (r, text);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
     assert_eq!(r.status, 200);
     assert!(r
         .header("content-type")
         .unwrap()
         .starts_with("text/plain; version=0.0.4"));
-    let text = r.text();
     for line in [
         "sse_hub_subscribers 1\n",
         "sse_hub_publishes_total 1\n",
