@@ -153,7 +153,52 @@ impl SseCommand {
             child,
             description: self.description,
             stderr,
+            stdout: Arc::new(Output::default()),
             addr: None,
+        }
+    }
+
+    /// Starts a hub (`sse serve`, usually on `SSE_ADDR=127.0.0.1:0`) and
+    /// waits (bounded by [`START_WAIT`]) until it prints where it listens
+    /// (`sse hub listening on <url>` on stdout); that address is then
+    /// [`SseProcess::addr`]. Its stdout is collected too (see
+    /// [`SseProcess::stdout`]).
+    ///
+    /// # Panics
+    ///
+    /// When it exits first or does not say in time.
+    pub fn start_announced(mut self) -> SseProcess {
+        self.command.stdout(Stdio::piped());
+        let mut process = self.spawn();
+        let pipe = process.child.stdout.take().expect("stdout is piped");
+        let sink = Arc::clone(&process.stdout);
+        // Drains stdout for the process's whole life: a closed pipe would
+        // make its next line of output fail.
+        std::thread::spawn(move || sink.collect(pipe));
+        const ANNOUNCE: &str = "sse hub listening on ";
+        let deadline = Instant::now() + START_WAIT;
+        loop {
+            let said = process.stdout();
+            if let Some(line) = said.lines().find_map(|l| l.strip_prefix(ANNOUNCE)) {
+                let url = line.trim();
+                let addr = url
+                    .trim_start_matches("http://")
+                    .trim_start_matches("https://")
+                    .split('/')
+                    .next()
+                    .and_then(|a| a.parse().ok())
+                    .unwrap_or_else(|| panic!("not an address in {line:?}"));
+                process.addr = Some(addr);
+                return process;
+            }
+            process.assert_running_before(deadline, "printed where it listens");
+            let text = process.stdout.text.lock().expect("output lock");
+            let left = deadline.saturating_duration_since(Instant::now());
+            // Wakes on the next line, or at the deadline.
+            let _ = process
+                .stdout
+                .grew
+                .wait_timeout_while(text, left, |t| t.len() == said.len());
         }
     }
 
@@ -240,6 +285,7 @@ pub struct SseProcess {
     child: Child,
     description: String,
     stderr: Arc<Output>,
+    stdout: Arc<Output>,
     addr: Option<SocketAddr>,
 }
 
@@ -249,7 +295,9 @@ impl SseProcess {
         self.child.id()
     }
 
-    /// The address it was started to listen on.
+    /// The address it listens on (as given to
+    /// [`start_listening`](SseCommand::start_listening) or
+    /// [`start_healthy`](SseCommand::start_healthy), or as it printed).
     ///
     /// # Panics
     ///
@@ -262,6 +310,12 @@ impl SseProcess {
     /// The child process, for what this type does not cover.
     pub fn child_mut(&mut self) -> &mut Child {
         &mut self.child
+    }
+
+    /// Everything it wrote to stdout so far (started with
+    /// [`SseCommand::start_announced`]; otherwise stdout is discarded).
+    pub fn stdout(&self) -> String {
+        self.stdout.text.lock().expect("output lock").clone()
     }
 
     /// Everything it wrote to stderr so far.
