@@ -68,8 +68,20 @@ impl SseCommand {
     /// standard output discarded, `SSE_LOG=warn`, and none of the
     /// variables a developer's shell may hold that change what `sse` does
     /// (`SSE_TOKEN`, `SSE_STORE`, `SSE_CONFIG`).
+    ///
+    /// `SSE_HUB_CPUS` (a `taskset -c` list) pins the process to those
+    /// cores, so that a load generator on the others measures the hub,
+    /// not the contention.
     pub fn new(subcommand: &str) -> SseCommand {
-        let mut command = Command::new(sse_path());
+        let bin = sse_path();
+        let mut command = match std::env::var_os("SSE_HUB_CPUS") {
+            Some(cpus) => {
+                let mut c = Command::new("taskset");
+                c.arg("-c").arg(cpus).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
         command
             .arg(subcommand)
             .stdin(Stdio::null())
