@@ -335,11 +335,7 @@ pub fn tinyproxy(auth: Option<(&str, &str)>) -> Option<Tinyproxy> {
     if !have("tinyproxy", "-v") {
         return None;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = sse_testkit::ports::free_port();
     let dir = std::env::temp_dir().join(format!(
         "sse-client-tinyproxy-{}-{port}",
         std::process::id()
