@@ -10,18 +10,11 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sse_hub::auth::{mint_hs256, TokenSpec};
+use sse_testkit::ports::free_port;
 
 const SECRET: &str = "a-test-secret-of-at-least-32-bytes!!";
 const PAYLOAD: &str = "payload-7f3a9c-must-not-be-logged";
 const WAIT: Duration = Duration::from_secs(20);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Sends one request on a fresh connection and reads what arrives within
 /// a moment (an event stream does not end by itself).

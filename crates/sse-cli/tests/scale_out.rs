@@ -15,6 +15,10 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use sse_testkit::binary::{SseCommand, SseProcess};
+use sse_testkit::ports::free_port;
+use sse_testkit::redis::Redis;
+use sse_testkit::skip;
 use sse_wire::{Decoder, Frame};
 
 /// The bound on every wait.
@@ -29,184 +33,38 @@ const TOPIC: &str = "urn:sse:scale-out";
 // ---------------------------------------------------------------- Redis --
 
 /// A private `redis-server` with append-only persistence (fsync on every
-/// write), so an acknowledged update survives a restart. Killed when
-/// dropped.
-struct Redis {
-    child: Option<Child>,
-    port: u16,
-    dir: PathBuf,
+/// write), so an acknowledged update survives a restart; `None` (after a
+/// message) when `redis-server` is missing and `SSE_TEST_STRICT` is off.
+fn start_redis() -> Option<Redis> {
+    Redis::builder().append_only().start()
 }
 
-impl Redis {
-    /// `None` (after a message) when `redis-server` is missing and
-    /// `SSE_TEST_STRICT` is unset.
-    fn start(name: &str) -> Option<Redis> {
-        let strict = std::env::var_os("SSE_TEST_STRICT").is_some_and(|v| v == "1");
-        if Command::new("redis-server")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .status()
-            .is_err()
-        {
-            assert!(!strict, "redis-server is not installed (SSE_TEST_STRICT=1)");
-            eprintln!("skipping: redis-server is not installed");
-            return None;
-        }
-        let dir = temp_dir(name);
-        // A free port can be taken between the probe and the bind: retry.
-        for _ in 0..5 {
-            let mut redis = Redis {
-                child: None,
-                port: free_port(),
-                dir: dir.clone(),
-            };
-            if redis.spawn() {
-                return Some(redis);
-            }
-        }
-        panic!("redis-server did not start");
-    }
-
-    fn spawn(&mut self) -> bool {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string()])
-            .args(["--bind", "127.0.0.1", "--save", ""])
-            .args(["--appendonly", "yes", "--appendfsync", "always"])
-            .arg("--dir")
-            .arg(&self.dir)
-            .args(["--daemonize", "no", "--loglevel", "warning"])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start redis-server");
-        self.child = Some(child);
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            if self.ping() {
-                return true;
-            }
-            if let Some(Ok(Some(_))) = self.child.as_mut().map(Child::try_wait) {
-                return false; // exited: the port was taken
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        false
-    }
-
-    fn ping(&self) -> bool {
-        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
-            return false;
-        };
-        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-        let mut buf = [0u8; 7];
-        s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
-    }
-
-    fn url(&self, prefix: &str) -> String {
-        format!("redis://127.0.0.1:{}/0?prefix={prefix}", self.port)
-    }
-
-    /// Stops the server the way an operator does (SIGTERM: it syncs the
-    /// append-only file and exits).
-    fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("redis-server did not stop on SIGTERM");
-    }
-
-    /// Starts it again on the same port with the same data.
-    fn restart(&mut self) {
-        assert!(self.spawn(), "redis-server did not restart");
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+/// The `--store` URL of the nodes on `redis`, under `prefix`.
+fn store_url(redis: &Redis, prefix: &str) -> String {
+    format!("{}/0?prefix={prefix}", redis.url())
 }
 
 // ---------------------------------------------------------------- nodes --
 
 /// A running `sse serve --store redis://…`, killed (SIGKILL) when dropped.
-struct Node {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+struct Node(SseProcess);
 
 impl Node {
     fn start(store: &str, dir: &Path) -> Node {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sse"));
-        for var in ["SSE_TOKEN", "SSE_STORE", "SSE_CONFIG"] {
-            cmd.env_remove(var);
-        }
-        let mut child = cmd
-            .args(["serve", "--store", store, "--allow-anonymous"])
-            .args(["--audience", AUDIENCE, "--heartbeat", "1"])
-            .current_dir(dir)
-            .env("SSE_ADDR", "127.0.0.1:0")
-            .env("SSE_LOG", "warn")
-            .env("SSE_PUBLISHER_JWT_KEY", PUBLISHER_KEY)
-            .env("SSE_SUBSCRIBER_JWT_KEY", SUBSCRIBER_KEY)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start sse serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        // Drains stdout for the node's whole life: a closed pipe would make
-        // its next line of output fail.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            match rx.recv_timeout(Duration::from_millis(200)) {
-                Ok(line) => {
-                    if let Some(url) = line.strip_prefix("sse hub listening on ") {
-                        return Node {
-                            child,
-                            base: url.trim().to_owned(),
-                        };
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            }
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("sse serve did not print where it listens");
+        Node(
+            SseCommand::new("serve")
+                .args(["--store", store, "--allow-anonymous"])
+                .args(["--audience", AUDIENCE, "--heartbeat", "1"])
+                .current_dir(dir)
+                .env("SSE_ADDR", "127.0.0.1:0")
+                .env("SSE_PUBLISHER_JWT_KEY", PUBLISHER_KEY)
+                .env("SSE_SUBSCRIBER_JWT_KEY", SUBSCRIBER_KEY)
+                .start_announced(),
+        )
     }
 
     fn addr(&self) -> String {
-        self.base.trim_start_matches("http://").to_owned()
+        self.0.addr().to_string()
     }
 }
 
@@ -508,13 +366,6 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 fn assert_no_duplicates(ids: &[String], whose: &str) {
     let unique: HashSet<&String> = ids.iter().collect();
     assert_eq!(unique.len(), ids.len(), "{whose} got a duplicate: {ids:?}");
@@ -527,11 +378,11 @@ fn assert_no_duplicates(ids: &[String], whose: &str) {
 /// update exactly once.
 #[test]
 fn three_nodes_share_updates_and_a_subscriber_resumes_on_another_node() {
-    let Some(redis) = Redis::start("three") else {
+    let Some(redis) = start_redis() else {
         return;
     };
     let dir = temp_dir("three-nodes");
-    let store = redis.url("three");
+    let store = store_url(&redis, "three");
     let (a, b, c) = (
         Node::start(&store, &dir),
         Node::start(&store, &dir),
@@ -593,11 +444,11 @@ fn three_nodes_share_updates_and_a_subscriber_resumes_on_another_node() {
 /// in order, once.
 #[test]
 fn redis_restart_loses_no_acknowledged_update() {
-    let Some(mut redis) = Redis::start("restart") else {
+    let Some(mut redis) = start_redis() else {
         return;
     };
     let dir = temp_dir("restart-nodes");
-    let store = redis.url("restart");
+    let store = store_url(&redis, "restart");
     let (a, b) = (Node::start(&store, &dir), Node::start(&store, &dir));
     let mut on_a = Subscriber::open(&a, None);
     let mut on_b = Subscriber::open(&b, None);
@@ -672,11 +523,11 @@ fn redis_restart_loses_no_acknowledged_update() {
 /// other nodes and lose nothing.
 #[test]
 fn a_killed_node_s_subscribers_resume_elsewhere_and_lose_nothing() {
-    let Some(redis) = Redis::start("kill") else {
+    let Some(redis) = start_redis() else {
         return;
     };
     let dir = temp_dir("kill-nodes");
-    let store = redis.url("kill");
+    let store = store_url(&redis, "kill");
     let a = Node::start(&store, &dir);
     let (b, c) = (Node::start(&store, &dir), Node::start(&store, &dir));
     let mut first = Subscriber::open(&a, None);
@@ -685,9 +536,7 @@ fn a_killed_node_s_subscribers_resume_elsewhere_and_lose_nothing() {
     let publisher = Publisher::start(vec![b.addr(), c.addr()], "k");
     first.take(5);
     second.take(5);
-    let mut a = a;
-    a.child.kill().expect("SIGKILL node A");
-    let _ = a.child.wait();
+    a.0.kill();
     // Read what A sent before it died, up to the end of each stream.
     for sub in [&mut first, &mut second] {
         while sub.next() != Got::End {}
@@ -789,18 +638,11 @@ impl Cluster {
     /// `None` (after a message) when redis-server or redis-sentinel is
     /// missing and `SSE_TEST_STRICT` is unset.
     fn start(name: &str) -> Option<Cluster> {
-        let strict = std::env::var_os("SSE_TEST_STRICT").is_some_and(|v| v == "1");
-        for program in ["redis-server", "redis-sentinel"] {
-            if Command::new(program)
-                .arg("--version")
-                .stdout(Stdio::null())
-                .status()
-                .is_err()
-            {
-                assert!(!strict, "{program} is not installed (SSE_TEST_STRICT=1)");
-                eprintln!("skipping: {program} is not installed");
-                return None;
-            }
+        if !["redis-server", "redis-sentinel"]
+            .iter()
+            .all(|program| skip::have(program, "--version"))
+        {
+            return None;
         }
         let dir = temp_dir(name);
         let server = |extra: &[String]| {

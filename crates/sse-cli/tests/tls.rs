@@ -6,17 +6,18 @@
 //! why a browser wants HTTP/2: over HTTP/1.1 it allows six connections per
 //! origin, so a seventh `EventSource` would wait.
 
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use sse_hub::auth::{mint_hs256, TokenSpec};
+use sse_testkit::binary::{SseCommand, SseProcess};
+use sse_testkit::ports::free_addr;
+use sse_testkit::tls::SelfSigned;
 use tokio::net::TcpStream;
-use tokio_rustls::rustls;
 
 const WAIT: Duration = Duration::from_secs(20);
 const SECRET: &str = "a-test-secret-of-at-least-32-bytes!!";
@@ -24,51 +25,17 @@ const TOPIC: &str = "https://example.com/books/1";
 /// More than HTTP/1.1's six connections per origin.
 const STREAMS: usize = 10;
 
-struct Hub {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Hub {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Starts `sse serve` on a free port with `extra` flags and waits until it
-/// accepts connections.
-fn start(extra: &[&str]) -> Hub {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_sse"))
-        .args(["serve", "--store", "memory://", "--audience", "test-hub"])
-        .args(["--addr", &format!("127.0.0.1:{port}")])
+/// accepts connections; killed when dropped.
+fn start(extra: &[&str]) -> SseProcess {
+    let addr = free_addr();
+    SseCommand::new("serve")
+        .args(["--store", "memory://", "--audience", "test-hub"])
+        .args(["--addr", &addr.to_string()])
         .args(extra)
         .env("SSE_PUBLISHER_JWT_KEY", SECRET)
         .env("SSE_SUBSCRIBER_JWT_KEY", SECRET)
-        .env("SSE_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut hub = Hub { child, port };
-    let deadline = Instant::now() + WAIT;
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Ok(Some(status)) = hub.child.try_wait() {
-            panic!("sse serve exited at start: {status}");
-        }
-        assert!(Instant::now() < deadline, "sse serve never listened");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    hub
+        .start_listening(addr)
 }
 
 fn token(spec: TokenSpec) -> String {
@@ -82,25 +49,16 @@ fn now() -> u64 {
         .as_secs()
 }
 
-struct Pki {
-    dir: tempfile::TempDir,
-    cert_der: rustls::pki_types::CertificateDer<'static>,
-}
+/// The test certificate, and `sse serve` with it.
+struct Pki(SelfSigned);
 
 impl Pki {
     fn new() -> Pki {
-        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("cert.pem"), cert.cert.pem()).unwrap();
-        std::fs::write(dir.path().join("key.pem"), cert.key_pair.serialize_pem()).unwrap();
-        Pki {
-            dir,
-            cert_der: cert.cert.der().clone(),
-        }
+        Pki(SelfSigned::new())
     }
 
     /// `sse serve` with this certificate and key.
-    fn start_hub(&self) -> Hub {
+    fn start_hub(&self) -> SseProcess {
         start(&[
             "--tls-cert",
             &self.path("cert.pem"),
@@ -110,7 +68,7 @@ impl Pki {
     }
 
     fn path(&self, name: &str) -> String {
-        self.dir.path().join(name).display().to_string()
+        self.0.dir().join(name).display().to_string()
     }
 
     async fn connect(
@@ -118,21 +76,7 @@ impl Pki {
         port: u16,
         alpn: &[&[u8]],
     ) -> tokio_rustls::client::TlsStream<TcpStream> {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(self.cert_der.clone()).unwrap();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-        let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-        tokio_rustls::TlsConnector::from(Arc::new(config))
-            .connect(name, tcp)
-            .await
-            .unwrap()
+        self.0.connect(([127, 0, 0, 1], port).into(), alpn).await
     }
 }
 
@@ -216,11 +160,11 @@ where
 async fn https_negotiates_http2_and_holds_many_streams_on_one_connection() {
     let pki = Pki::new();
     let hub = pki.start_hub();
-    let tls = pki.connect(hub.port, &[b"h2", b"http/1.1"]).await;
+    let tls = pki.connect(hub.addr().port(), &[b"h2", b"http/1.1"]).await;
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
     let publish_over_http1 = || async {
         // The publisher offers only HTTP/1.1 and gets it.
-        let tls = pki.connect(hub.port, &[b"http/1.1"]).await;
+        let tls = pki.connect(hub.addr().port(), &[b"http/1.1"]).await;
         assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
         let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await
@@ -241,8 +185,10 @@ async fn https_negotiates_http2_and_holds_many_streams_on_one_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cleartext_http2_with_prior_knowledge_behind_a_proxy() {
     let hub = start(&[]);
-    let tcp = TcpStream::connect(("127.0.0.1", hub.port)).await.unwrap();
-    let port = hub.port;
+    let tcp = TcpStream::connect(("127.0.0.1", hub.addr().port()))
+        .await
+        .unwrap();
+    let port = hub.addr().port();
     let publish_over_h2c = || async move {
         let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
         let (mut send, conn) =
@@ -310,7 +256,7 @@ fn listen_trusts_a_cacert_and_insecure_warns() {
     let sub = token(TokenSpec::subscriber("test-hub", [TOPIC]));
     let url = format!(
         "https://localhost:{}/.well-known/mercure?topic={}",
-        hub.port,
+        hub.addr().port(),
         url::form_urlencoded::byte_serialize(TOPIC.as_bytes()).collect::<String>()
     );
     let auth = format!("Authorization: Bearer {sub}");
@@ -352,7 +298,10 @@ fn publish_trusts_the_certificate_given_with_cacert() {
         "--tls-key",
         &pki.path("key.pem"),
     ]);
-    let url = format!("https://localhost:{}/.well-known/mercure", hub.port);
+    let url = format!(
+        "https://localhost:{}/.well-known/mercure",
+        hub.addr().port()
+    );
     let publisher = token(TokenSpec::publisher("test-hub", [TOPIC]));
     let publish = |extra: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_sse"))
@@ -374,7 +323,7 @@ fn publish_trusts_the_certificate_given_with_cacert() {
         "a private CA is not trusted by default"
     );
     std::fs::write(
-        pki.dir.path().join("bad.pem"),
+        pki.0.dir().join("bad.pem"),
         "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
     )
     .unwrap();

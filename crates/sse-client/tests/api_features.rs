@@ -301,7 +301,7 @@ async fn a_post_reconnects_when_the_policy_allows_it() {
 #[tokio::test]
 async fn a_private_ca_is_trusted_when_added() {
     let ca = private_ca();
-    let server = tls_server(ca.server.clone(), |_| {
+    let server = tls_server(ca.server_config(&[b"http/1.1"]), |_| {
         Reply::Hold(sse("data: internal\n\n"))
     })
     .await;

@@ -11,14 +11,11 @@ use std::time::Duration;
 
 use common::*;
 use sse_client::{EventSource, ReconnectPolicy};
+use sse_testkit::ports::free_port;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 
 const NCHAN_MODULE: &str = "/usr/lib/nginx/modules/ngx_nchan_module.so";
-
-fn strict() -> bool {
-    std::env::var("SSE_TEST_STRICT").as_deref() == Ok("1")
-}
 
 /// A running nginx; stopped (gracefully, then for sure) on drop.
 struct Nginx {
@@ -47,14 +44,6 @@ impl Drop for Nginx {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Waits (bounded) until something accepts connections on `port`.
 async fn wait_listening(port: u16) -> bool {
     for _ in 0..200 {
@@ -74,8 +63,7 @@ async fn start_nginx() -> Option<Nginx> {
         return None;
     }
     if !Path::new(NCHAN_MODULE).exists() {
-        assert!(!strict(), "{NCHAN_MODULE} is required (SSE_TEST_STRICT=1)");
-        eprintln!("skipping: {NCHAN_MODULE} not found");
+        sse_testkit::skip::skip(&format!("{NCHAN_MODULE} not found"));
         return None;
     }
     let port = free_port();

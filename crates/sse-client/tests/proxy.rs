@@ -66,7 +66,7 @@ async fn https_tunnels_through_connect_to_a_private_ca_server() {
         return;
     };
     let ca = private_ca();
-    let mut server = tls_server(ca.server.clone(), |_| {
+    let mut server = tls_server(ca.server_config(&[b"http/1.1"]), |_| {
         Reply::Hold(sse("data: tunnelled\n\n"))
     })
     .await;

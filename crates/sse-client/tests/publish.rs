@@ -441,9 +441,8 @@ async fn only_an_update_with_an_id_is_retried_and_only_when_asked() {
 #[tokio::test]
 async fn https_hub_with_a_private_ca_speaks_http2() {
     let ca = private_ca();
-    let mut tls = (*ca.server).clone();
-    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let hub = hub_with(|_| {}, Some(Arc::new(tls))).await;
+    let tls = ca.server_config(&[b"h2", b"http/1.1"]);
+    let hub = hub_with(|_| {}, Some(tls)).await;
     let update = Update::new("urn:t").id("tls1");
 
     let untrusted = key_publisher(&hub.url);
@@ -586,9 +585,8 @@ async fn a_proxy_carries_http_with_its_credentials_and_https_through_connect() {
     assert_eq!(&*message(&mut source).await.id, "via-proxy");
 
     let ca = private_ca();
-    let mut tls = (*ca.server).clone();
-    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let tls_hub = hub_with(|_| {}, Some(Arc::new(tls))).await;
+    let tls = ca.server_config(&[b"h2", b"http/1.1"]);
+    let tls_hub = hub_with(|_| {}, Some(tls)).await;
     let tunnelled = Publisher::builder(&tls_hub.url)
         .hmac_key(PUBLISHER_KEY)
         .add_root_certificates_pem(ca.ca_pem.as_bytes())

@@ -23,28 +23,10 @@ struct Pki {
 }
 
 fn pki(alpn: &[&[u8]]) -> Pki {
-    let ck =
-        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-            .unwrap();
-    let cert = ck.cert.der().clone();
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(ck.key_pair.serialize_der().into());
-    let mut server = rustls::ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.clone()], key)
-        .unwrap();
-    server.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert).unwrap();
-    let client = rustls::ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let cert = sse_testkit::tls::SelfSigned::new();
     Pki {
-        server: Arc::new(server),
-        client: Arc::new(client),
+        server: cert.server_config(alpn),
+        client: cert.client_config(&[]),
     }
 }
 

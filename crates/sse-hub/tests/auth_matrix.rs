@@ -8,20 +8,15 @@
 //! Then: bad tokens are never downgraded to anonymous, streams close when
 //! their token expires, and CR/LF in any field cannot inject SSE fields.
 
-mod hub_support;
-
 use std::collections::BTreeSet;
 
-use hub_support::*;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
+use sse_testkit::mercure::client::*;
+use sse_testkit::mercure::{InProcessHub as TestHub, MercureHarness, *};
 
 const BOOK: &str = "https://example.com/books/1";
 const AUTHOR: &str = "https://example.com/authors/1";
-
-fn bearer(token: &str) -> String {
-    format!("Bearer {token}")
-}
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Who {

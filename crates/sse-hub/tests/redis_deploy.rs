@@ -13,124 +13,15 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sse_hub::store::{Cursor, RedisConfig, RedisStore, Store, StoreError};
 use sse_hub::Update;
+use sse_testkit::ports::free_port;
+use sse_testkit::redis::Redis;
 
 /// The bound on every wait.
 const WAIT: Duration = Duration::from_secs(20);
-
-/// A private `redis-server`, killed when dropped. Always has a plaintext
-/// port (for the readiness probe and for test set-up commands); `extra`
-/// adds TLS or replication.
-struct Redis {
-    child: Child,
-    port: u16,
-}
-
-impl Redis {
-    /// `None` (after a message) when `redis-server` is missing and
-    /// `SSE_TEST_STRICT` is unset.
-    fn start(extra: &[&str]) -> Option<Redis> {
-        let strict = std::env::var_os("SSE_TEST_STRICT").is_some_and(|v| v == "1");
-        if Command::new("redis-server")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .status()
-            .is_err()
-        {
-            assert!(!strict, "redis-server is not installed (SSE_TEST_STRICT=1)");
-            eprintln!("skipping: redis-server is not installed");
-            return None;
-        }
-        // A free port can be taken between the probe and the bind: retry.
-        for _ in 0..5 {
-            let port = free_port();
-            // A replica writes its sync file to --dir: keep it out of the tree.
-            let dir = std::env::temp_dir();
-            let mut child = Command::new("redis-server")
-                .arg("--dir")
-                .arg(&dir)
-                .args(["--dbfilename", &format!("sse-deploy-{port}.rdb")])
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-                .args(["--loglevel", "warning"])
-                .args(extra)
-                .stdout(Stdio::null())
-                .spawn()
-                .expect("start redis-server");
-            let deadline = Instant::now() + WAIT;
-            while Instant::now() < deadline {
-                if command(port, &["PING"]).is_some_and(|r| r == "+PONG") {
-                    return Some(Redis { child, port });
-                }
-                if let Ok(Some(_)) = child.try_wait() {
-                    break; // exited: a port was taken
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("redis-server did not start");
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// Runs one command on the plaintext port as the default user; its
-    /// first reply line.
-    fn run(&self, args: &[&str]) -> String {
-        command(self.port, args).unwrap_or_else(|| panic!("{args:?}: no answer"))
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success(), "kill {signal}");
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One RESP command; the first line of the reply, `None` when the server
-/// does not answer.
-fn command(port: u16, args: &[&str]) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    let mut request = format!("*{}\r\n", args.len());
-    for a in args {
-        request.push_str(&format!("${}\r\n{a}\r\n", a.len()));
-    }
-    s.write_all(request.as_bytes()).ok()?;
-    let mut reply = Vec::new();
-    let mut byte = [0u8; 1];
-    while s.read_exact(&mut byte).is_ok() {
-        if byte[0] == b'\n' {
-            break;
-        }
-        reply.push(byte[0]);
-    }
-    let line = String::from_utf8_lossy(&reply).trim_end().to_owned();
-    (!line.is_empty()).then_some(line)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("sse-redis-{name}-{}", std::process::id()));
@@ -219,18 +110,20 @@ fn tls_redis(dir: &Path) -> Option<(Redis, u16)> {
     write_pki(dir);
     let tls_port = free_port();
     let file = |name: &str| dir.join(name).display().to_string();
-    let redis = Redis::start(&[
-        "--tls-port",
-        &tls_port.to_string(),
-        "--tls-cert-file",
-        &file("server.pem"),
-        "--tls-key-file",
-        &file("server.key"),
-        "--tls-ca-cert-file",
-        &file("ca.pem"),
-        "--tls-auth-clients",
-        "yes",
-    ])?;
+    let redis = Redis::builder()
+        .args([
+            "--tls-port",
+            &tls_port.to_string(),
+            "--tls-cert-file",
+            &file("server.pem"),
+            "--tls-key-file",
+            &file("server.key"),
+            "--tls-ca-cert-file",
+            &file("ca.pem"),
+            "--tls-auth-clients",
+            "yes",
+        ])
+        .start()?;
     Some((redis, tls_port))
 }
 
@@ -352,7 +245,7 @@ async fn unusable_tls_files_are_named_at_open() {
 fn wait_replica_linked(replica: &Redis) {
     let deadline = Instant::now() + WAIT;
     while Instant::now() < deadline {
-        let mut s = TcpStream::connect(("127.0.0.1", replica.port)).expect("connect");
+        let mut s = TcpStream::connect(("127.0.0.1", replica.port())).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(5)))
             .expect("timeout");
         s.write_all(b"INFO replication\r\n").expect("send");
@@ -371,11 +264,13 @@ fn wait_replica_linked(replica: &Redis) {
 /// stored": the primary has it, and history shows it), naming the id.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_append_waits_for_its_replica_or_says_the_outcome_is_unknown() {
-    let Some(primary) = Redis::start(&[]) else {
+    let Some(primary) = Redis::start() else {
         return;
     };
-    let replica =
-        Redis::start(&["--replicaof", "127.0.0.1", &primary.port.to_string()]).expect("replica");
+    let replica = Redis::builder()
+        .args(["--replicaof", "127.0.0.1", &primary.port().to_string()])
+        .start()
+        .expect("replica");
     wait_replica_linked(&replica);
     let url = format!(
         "{}/0?prefix=wait&replicas=1&replica_timeout_ms=300",
@@ -453,7 +348,7 @@ async fn open_as(
         replica_timeout: Duration::from_millis(200),
         ..RedisConfig::from_url(&format!(
             "redis://{user}:secret@127.0.0.1:{}/0?prefix={prefix}",
-            redis.port
+            redis.port()
         ))
         .expect("url")
     };
@@ -465,7 +360,7 @@ async fn open_as(
 /// feed and `WAIT`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_documented_commands_are_enough_and_config_is_not_needed() {
-    let Some(redis) = Redis::start(&[]) else {
+    let Some(redis) = Redis::start() else {
         return;
     };
     acl_user(&redis, "hub", "~acl:*", DOCUMENTED_ACL);
@@ -491,7 +386,7 @@ async fn the_documented_commands_are_enough_and_config_is_not_needed() {
 /// error names what is missing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_permission_is_named_at_start_up() {
-    let Some(redis) = Redis::start(&[]) else {
+    let Some(redis) = Redis::start() else {
         return;
     };
     let without = |denied: &'static str| {

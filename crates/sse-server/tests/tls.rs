@@ -3,7 +3,6 @@
 #![cfg(feature = "tls")]
 
 use std::future::IntoFuture;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::routing::get;
@@ -12,8 +11,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use sse_server::{Event, EventStreamRequest};
+use sse_testkit::tls::SelfSigned;
 use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::rustls;
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -28,30 +27,14 @@ async fn events(req: EventStreamRequest) -> axum::response::Response {
     axum::response::IntoResponse::into_response(response)
 }
 
-struct Pki {
-    dir: std::path::PathBuf,
-    cert_der: rustls::pki_types::CertificateDer<'static>,
-}
+type Pki = SelfSigned;
 
 fn pki() -> Pki {
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let dir = std::env::temp_dir().join(format!(
-        "sse-tls-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("cert.pem"), cert.cert.pem()).unwrap();
-    std::fs::write(dir.join("key.pem"), cert.key_pair.serialize_pem()).unwrap();
-    Pki {
-        dir,
-        cert_der: cert.cert.der().clone(),
-    }
+    SelfSigned::new()
 }
 
 async fn start(pki: &Pki) -> std::net::SocketAddr {
-    let config =
-        sse_server::load_pem_config(&pki.dir.join("cert.pem"), &pki.dir.join("key.pem")).unwrap();
+    let config = sse_server::load_pem_config(&pki.cert_path(), &pki.key_path()).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app =
@@ -72,21 +55,7 @@ async fn tls_connect(
     addr: std::net::SocketAddr,
     alpn: &[&[u8]],
 ) -> tokio_rustls::client::TlsStream<TcpStream> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(pki.cert_der.clone()).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(name, tcp)
-        .await
-        .unwrap()
+    pki.connect(addr, alpn).await
 }
 
 fn request() -> http::Request<Empty<Bytes>> {
@@ -193,21 +162,25 @@ async fn handlers_see_the_peer_address_over_tls() {
 #[test]
 fn unreadable_or_mismatched_pem_is_a_clear_error() {
     let pki = pki();
-    let missing = sse_server::load_pem_config(&pki.dir.join("nope.pem"), &pki.dir.join("key.pem"))
-        .unwrap_err();
+    let missing =
+        sse_server::load_pem_config(&pki.dir().join("nope.pem"), &pki.dir().join("key.pem"))
+            .unwrap_err();
     assert!(missing.to_string().contains("cannot read"), "{missing}");
     let other = rcgen::generate_simple_self_signed(vec!["x".to_owned()]).unwrap();
     std::fs::write(
-        pki.dir.join("other-key.pem"),
+        pki.dir().join("other-key.pem"),
         other.key_pair.serialize_pem(),
     )
     .unwrap();
-    let mismatch =
-        sse_server::load_pem_config(&pki.dir.join("cert.pem"), &pki.dir.join("other-key.pem"))
-            .unwrap_err();
+    let mismatch = sse_server::load_pem_config(
+        &pki.dir().join("cert.pem"),
+        &pki.dir().join("other-key.pem"),
+    )
+    .unwrap_err();
     assert!(mismatch.to_string().contains("does not fit"), "{mismatch}");
-    std::fs::write(pki.dir.join("empty.pem"), "").unwrap();
-    let empty = sse_server::load_pem_config(&pki.dir.join("empty.pem"), &pki.dir.join("key.pem"))
-        .unwrap_err();
+    std::fs::write(pki.dir().join("empty.pem"), "").unwrap();
+    let empty =
+        sse_server::load_pem_config(&pki.dir().join("empty.pem"), &pki.dir().join("key.pem"))
+            .unwrap_err();
     assert!(empty.to_string().contains("no certificate"), "{empty}");
 }

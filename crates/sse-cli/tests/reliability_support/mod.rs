@@ -6,12 +6,10 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const WAIT: Duration = Duration::from_secs(20);
 pub const PUB_KEY: &str = "publisher secret of 32 bytes .....";
@@ -24,30 +22,24 @@ pub fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use sse_testkit::binary::{SseCommand, SseProcess};
+pub use sse_testkit::ports::free_port;
 
 /// A running `sse serve`, killed when dropped.
 pub struct HubProcess {
-    pub child: Child,
+    process: SseProcess,
     /// `127.0.0.1:PORT`
     pub addr: String,
 }
 
 impl HubProcess {
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
     /// SIGKILL, and reap.
-    pub fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    pub fn kill(self) {
+        self.process.kill();
     }
 
     /// The hub's resident memory now and at its peak, in KiB.
@@ -75,74 +67,23 @@ impl HubProcess {
     }
 }
 
-impl Drop for HubProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Starts `sse serve` with the test keys on `addr` (`127.0.0.1:PORT`) in
 /// `dir`, and waits (bounded) until it prints where it listens.
 ///
 /// `SSE_HUB_BIN` runs another build of `sse` (the long runs use the release
-/// one) and `SSE_HUB_CPUS` pins the hub with `taskset -c` (a load generator
-/// on other cores then measures the hub, not the contention).
+/// one) and `SSE_HUB_CPUS` pins the hub with `taskset -c` (see
+/// `sse_testkit::binary`).
 pub fn start(dir: &Path, addr: &str, args: &[&str]) -> HubProcess {
-    // Absolute: the hub runs in `dir`, and a relative program path would be
-    // looked up from there.
-    let bin = match std::env::var("SSE_HUB_BIN") {
-        Ok(b) => std::fs::canonicalize(&b)
-            .unwrap_or_else(|e| panic!("SSE_HUB_BIN={b}: {e}"))
-            .display()
-            .to_string(),
-        Err(_) => env!("CARGO_BIN_EXE_sse").to_owned(),
-    };
-    let mut cmd = match std::env::var("SSE_HUB_CPUS") {
-        Ok(cpus) => {
-            let mut c = Command::new("taskset");
-            c.args(["-c", &cpus, &bin]);
-            c
-        }
-        Err(_) => Command::new(bin),
-    };
-    for var in ["SSE_TOKEN", "SSE_STORE", "SSE_CONFIG"] {
-        cmd.env_remove(var);
-    }
-    let mut child = cmd
-        .arg("serve")
+    let process = SseCommand::new("serve")
         .args(args)
         .current_dir(dir)
         .env("SSE_ADDR", addr)
         .env("SSE_LOG", "error")
         .env("SSE_PUBLISHER_JWT_KEY", PUB_KEY)
         .env("SSE_SUBSCRIBER_JWT_KEY", SUB_KEY)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        // Drains stdout for the hub's whole life: a closed pipe would make
-        // its next println panic.
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        assert!(!left.is_zero(), "the hub did not start within {WAIT:?}");
-        match rx.recv_timeout(left) {
-            Ok(line) if line.starts_with("sse hub listening on ") => break,
-            Ok(_) => {}
-            Err(e) => panic!("the hub did not start: {e}"),
-        }
-    }
+        .start_announced();
     HubProcess {
-        child,
+        process,
         addr: addr.to_owned(),
     }
 }

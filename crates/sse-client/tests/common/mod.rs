@@ -285,27 +285,11 @@ pub async fn error(es: &mut EventSource) -> (sse_client::Error, bool) {
     }
 }
 
-/// Whether an outside program runs; when it does not, a test skips unless
-/// `SSE_TEST_STRICT=1`, where it fails.
-pub fn have(program: &str, arg: &str) -> bool {
-    let ok = std::process::Command::new(program)
-        .arg(arg)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        if std::env::var("SSE_TEST_STRICT").as_deref() == Ok("1") {
-            panic!("{program} is required (SSE_TEST_STRICT=1) but not runnable");
-        }
-        eprintln!("skipping: {program} not found");
-    }
-    ok
-}
-
-pub fn provider() -> Arc<sse_client::rustls::crypto::CryptoProvider> {
-    Arc::new(sse_client::rustls::crypto::ring::default_provider())
-}
+// Each test binary uses some of these.
+#[allow(unused_imports)]
+pub use sse_testkit::skip::have;
+#[allow(unused_imports)]
+pub use sse_testkit::tls::{provider, PrivateCa};
 
 /// A TLS server on loopback with this configuration (see [`serve_with`]).
 pub async fn tls_server(
@@ -324,39 +308,10 @@ pub async fn tls_server(
     .await
 }
 
-/// A private certificate authority and a server certificate it issued for
-/// `localhost` and `127.0.0.1`, as an internal hub would have.
-pub struct PrivateCa {
-    /// The CA certificate, PEM (what `--cacert` takes).
-    pub ca_pem: String,
-    /// An HTTP/1.1 TLS server configuration with the issued certificate.
-    pub server: Arc<sse_client::rustls::ServerConfig>,
-}
-
+/// A private certificate authority and a server certificate it issued
+/// for `localhost` and `127.0.0.1`, as an internal hub would have.
 pub fn private_ca() -> PrivateCa {
-    use sse_client::rustls;
-    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(rcgen::DnType::CommonName, "sse test CA");
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let leaf = rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-        .unwrap();
-    let leaf_key = rcgen::KeyPair::generate().unwrap();
-    let leaf_cert = leaf.signed_by(&leaf_key, &ca_cert, &ca_key).unwrap();
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
-    let mut server = rustls::ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![leaf_cert.der().clone()], key)
-        .unwrap();
-    server.alpn_protocols = vec![b"http/1.1".to_vec()];
-    PrivateCa {
-        ca_pem: ca_cert.pem(),
-        server: Arc::new(server),
-    }
+    PrivateCa::new()
 }
 
 /// A tinyproxy child process, killed on drop.
@@ -380,11 +335,7 @@ pub fn tinyproxy(auth: Option<(&str, &str)>) -> Option<Tinyproxy> {
     if !have("tinyproxy", "-v") {
         return None;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = sse_testkit::ports::free_port();
     let dir = std::env::temp_dir().join(format!(
         "sse-client-tinyproxy-{}-{port}",
         std::process::id()

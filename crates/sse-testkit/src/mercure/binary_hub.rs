@@ -1,33 +1,55 @@
-//! `TestHub` for the protocol cases, backed by a running `sse serve`: the
-//! same cases `sse-hub` runs in process (`hub_support/cases.rs`), here
-//! against the binary a user runs, configured only through its flags and
+//! The `sse serve` binary as a Mercure harness: the protocol cases against
+//! the program a user runs, configured only through its flags and
 //! environment.
 //!
 //! A case configures its hub by editing a `HubConfig`; [`flags`] turns
 //! every setting `sse serve` has a flag for into that flag, and fails the
 //! case if anything else was changed (a case needing a setting with no
-//! flag belongs in `in_process_only!`).
+//! flag runs only in process).
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::hub_support::{HubClient, HUB_PATH, PUB_SECRET, SUB_SECRET, WAIT};
-use sse_hub::auth::{JwtAlgorithm, VerificationKey};
 use sse_hub::hub::HubConfig;
 use sse_hub::subscribe::SubscriptionFormat;
 
-/// A `sse serve --store memory://` process on a loopback port; killed when
-/// dropped.
-pub struct TestHub {
-    pub addr: SocketAddr,
-    pub url: String,
-    child: Child,
+use super::{baseline, MercureHarness, HUB_PATH, PUB_SECRET, SUB_SECRET};
+use crate::binary::{SseCommand, SseProcess};
+use crate::ports::free_addr;
+
+/// A `sse serve --store memory://` process on a loopback port (the `sse`
+/// of [`sse_path`](crate::binary::sse_path)); killed when dropped.
+pub struct BinaryHub {
+    url: String,
+    process: SseProcess,
 }
 
-impl HubClient for TestHub {
+impl MercureHarness for BinaryHub {
+    /// Starts the binary with the flags for the configuration `configure`
+    /// leaves and waits until `/healthz` answers 200.
+    async fn memory(configure: impl FnOnce(&mut HubConfig)) -> Self {
+        let addr = free_addr();
+        let url = format!("http://{addr}{HUB_PATH}");
+        let mut config = baseline(&url);
+        configure(&mut config);
+        let process = SseCommand::new("serve")
+            .args(["--addr", &addr.to_string(), "--store", "memory://"])
+            .args(flags(&config, &url))
+            .env_clear()
+            .env("SSE_PUBLISHER_JWT_KEY", secret(PUB_SECRET))
+            .env("SSE_SUBSCRIBER_JWT_KEY", secret(SUB_SECRET))
+            .start_healthy(addr)
+            .await;
+        BinaryHub { url, process }
+    }
+
+    /// Kills the process.
+    async fn stop(self) {
+        self.process.kill();
+    }
+
     fn addr(&self) -> SocketAddr {
-        self.addr
+        self.process.addr()
     }
 
     fn url(&self) -> &str {
@@ -35,105 +57,20 @@ impl HubClient for TestHub {
     }
 }
 
-impl TestHub {
-    /// Starts the binary with the flags for the configuration `configure`
-    /// leaves (starting from the in-process harness's defaults: the test
-    /// keys, anonymous subscribers allowed) and waits until it answers.
-    pub async fn memory(configure: impl FnOnce(&mut HubConfig)) -> TestHub {
-        let port = free_port();
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let url = format!("http://{addr}{HUB_PATH}");
-        let mut config = baseline(&url);
-        configure(&mut config);
-        let args = flags(&config, &url);
-        let child = Command::new(env!("CARGO_BIN_EXE_sse"))
-            .arg("serve")
-            .arg("--addr")
-            .arg(addr.to_string())
-            .arg("--store")
-            .arg("memory://")
-            .args(&args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("SSE_LOG", "warn")
-            .env("SSE_PUBLISHER_JWT_KEY", secret(PUB_SECRET))
-            .env("SSE_SUBSCRIBER_JWT_KEY", secret(SUB_SECRET))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start sse serve");
-        let mut hub = TestHub { addr, url, child };
-        hub.wait_ready(&args).await;
-        hub
-    }
-
-    /// Polls `/healthz` until the hub answers 200.
-    async fn wait_ready(&mut self, args: &[String]) {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("sse serve {args:?} exited at start: {status}");
-            }
-            if let Ok(mut sock) = tokio::net::TcpStream::connect(self.addr).await {
-                use tokio::io::{AsyncReadExt, AsyncWriteExt};
-                let ok = sock
-                    .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-                    .await
-                    .is_ok();
-                let mut head = [0u8; 12];
-                if ok && sock.read_exact(&mut head).await.is_ok() && &head[9..12] == b"200" {
-                    return;
-                }
-            }
-            assert!(Instant::now() < deadline, "sse serve never became ready");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// Stops the process.
-    pub async fn stop(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for TestHub {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn secret(bytes: &[u8]) -> &str {
     std::str::from_utf8(bytes).expect("the test secrets are text")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// The in-process harness's starting configuration (`TestHub::start` in
-/// `hub_support`), which cases adjust.
-fn baseline(url: &str) -> HubConfig {
-    let mut config = HubConfig::new(url);
-    config.auth.publisher_keys =
-        vec![VerificationKey::hmac(JwtAlgorithm::HS256, PUB_SECRET).unwrap()];
-    config.auth.subscriber_keys =
-        vec![VerificationKey::hmac(JwtAlgorithm::HS256, SUB_SECRET).unwrap()];
-    config.allow_anonymous = true;
-    config
 }
 
 fn secs(d: Duration) -> String {
     d.as_secs_f64().to_string()
 }
 
-/// The `sse serve` flags for `config`; panics if `config` differs from
-/// the baseline in a setting no flag reaches.
-fn flags(config: &HubConfig, url: &str) -> Vec<String> {
+/// The `sse serve` flags for `config`.
+///
+/// # Panics
+///
+/// When `config` differs from [`baseline`] in a setting no flag reaches.
+pub fn flags(config: &HubConfig, url: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut flag = |name: &str, value: String| {
         out.push(format!("--{name}={value}"));

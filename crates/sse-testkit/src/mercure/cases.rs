@@ -1,19 +1,25 @@
-// The hub protocol cases (MERCURE.md, requirement by requirement), written
-// once and included by two test targets: `sse-hub`'s `hub_protocol` (the
-// router in process) and `sse-cli`'s `mercure_binary` (the `sse serve`
-// binary). Each includer brings `TestHub`, the `hub_support` items and an
-// `in_process_only!` macro that keeps or drops the cases that need the hub
-// in process (its metrics object, its store, settings with no flag).
+//! The hub protocol cases (MERCURE.md, requirement by requirement, both
+//! generations, every error status), each a function generic over the
+//! [`MercureHarness`] it runs against. [`mercure_cases!`](crate::mercure_cases)
+//! makes each one a test of the same name; a case is named after the
+//! requirement it checks (M… for the current generation, S/H for its two
+//! spellings, L… for the legacy one), so its doc line repeats the name.
+//!
+//! A case starts its hub with [`MercureHarness::memory`], edits only
+//! settings `sse serve` has a flag for (the binary harness fails the case
+//! otherwise), and stops the hub at its end. Cases that need the hub in
+//! process (its metrics object, a store the test opens itself, settings
+//! with no flag) are not here: they live in `sse-hub`'s `hub_protocol`
+//! test against [`InProcessHub`](crate::mercure::InProcessHub).
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-in_process_only! {
-    use std::sync::Arc;
-
-    use sse_hub::store::Store;
-}
+use crate::mercure::client::{
+    bounded, claims, enc, exact, now, pattern, sign, sign_legacy, Ev, Sse,
+};
+use crate::mercure::{MercureHarness, HUB_PATH, PUB_SECRET, SUB_SECRET, TYPE_H};
 
 const BOOK1: &str = "https://example.com/books/1";
 const BOOK2: &str = "https://example.com/books/2";
@@ -25,9 +31,9 @@ fn bearer(token: &str) -> String {
 
 // ---------------------------------------------------------------- subscribe
 
-#[tokio::test]
-async fn m1_get_is_an_event_stream_with_every_field() {
-    let hub = TestHub::memory(|_| {}).await;
+/// M1: Get is an event stream with every field.
+pub async fn m1_get_is_an_event_stream_with_every_field<H: MercureHarness>() {
+    let hub = H::memory(|_| {}).await;
     let mut sub = hub.subscribe(&format!("match={}", enc(BOOK1)), &[]).await;
     assert_eq!(sub.status, 200);
     assert!(sub
@@ -49,13 +55,13 @@ async fn m1_get_is_an_event_stream_with_every_field() {
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn m1_h_query_method_unions_query_and_body() {
-    let hub = TestHub::memory(|_| {}).await;
+/// M1 (H): Query method unions query and body.
+pub async fn m1_h_query_method_unions_query_and_body<H: MercureHarness>() {
+    let hub = H::memory(|_| {}).await;
     let body = format!("match={}", enc(BOOK2));
     let mut sub = Sse::open_with(
         "QUERY",
-        hub.addr,
+        hub.addr(),
         &format!("{HUB_PATH}?match={}", enc(BOOK1)),
         &[("content-type", "application/x-www-form-urlencoded")],
         body.as_bytes(),
@@ -72,9 +78,9 @@ async fn m1_h_query_method_unions_query_and_body() {
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn m2_matchers_mix_and_an_update_arrives_once() {
-    let hub = TestHub::memory(|_| {}).await;
+/// M2: Matchers mix and an update arrives once.
+pub async fn m2_matchers_mix_and_an_update_arrives_once<H: MercureHarness>() {
+    let hub = H::memory(|_| {}).await;
     // S and H spellings, exact and URL pattern, all selecting BOOK1.
     let query = format!(
         "match={b}&matchExact={b}&match_urlpattern={p}&matchURLPattern={p}&match={a}",
@@ -106,9 +112,9 @@ async fn m2_matchers_mix_and_an_update_arrives_once() {
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn m3_unknown_names_in_the_match_namespace_are_400() {
-    let hub = TestHub::memory(|_| {}).await;
+/// M3: Unknown names in the match namespace are 400.
+pub async fn m3_unknown_names_in_the_match_namespace_are_400<H: MercureHarness>() {
+    let hub = H::memory(|_| {}).await;
     for name in ["matchurlpattern", "MATCH", "matchFoo", "Match_exact"] {
         let r = hub
             .try_subscribe(&format!("{name}={}", enc(BOOK1)), &[])
@@ -125,9 +131,9 @@ async fn m3_unknown_names_in_the_match_namespace_are_400() {
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn m4_values_are_form_decoded_and_checked() {
-    let hub = TestHub::memory(|_| {}).await;
+/// M4: Values are form decoded and checked.
+pub async fn m4_values_are_form_decoded_and_checked<H: MercureHarness>() {
+    let hub = H::memory(|_| {}).await;
     for bad in [
         "a%01b",
         "a%7Fb",
@@ -150,9 +156,9 @@ async fn m4_values_are_form_decoded_and_checked() {
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn m5_caps_and_no_matcher_are_400() {
-    let hub = TestHub::memory(|c| {
+/// M5: Caps and no matcher are 400.
+pub async fn m5_caps_and_no_matcher_are_400<H: MercureHarness>() {
+    let hub = H::memory(|c| {
         c.subscribe.max_matchers = 3;
         c.subscribe.max_pattern_len = 64;
     })
@@ -182,9 +188,9 @@ async fn m5_caps_and_no_matcher_are_400() {
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn m6_star_matches_every_topic_whatever_the_type() {
-    let hub = TestHub::memory(|_| {}).await;
+/// M6: Star matches every topic whatever the type.
+pub async fn m6_star_matches_every_topic_whatever_the_type<H: MercureHarness>() {
+    let hub = H::memory(|_| {}).await;
     let mut exact = hub.subscribe("match=*", &[]).await;
     let mut pattern = hub.subscribe("match_urlpattern=*", &[]).await;
     hub.publish_ok(&format!("topic={}&data=x", enc(BOOK1)))
@@ -197,9 +203,9 @@ async fn m6_star_matches_every_topic_whatever_the_type() {
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn m7_m8_exact_is_bytewise_and_patterns_resolve_relative_topics() {
-    let hub = TestHub::memory(|_| {}).await;
+/// M7, M8: Exact is bytewise and patterns resolve relative topics.
+pub async fn m7_m8_exact_is_bytewise_and_patterns_resolve_relative_topics<H: MercureHarness>() {
+    let hub = H::memory(|_| {}).await;
     let mut exact = hub
         .subscribe(
             &format!("match={}", enc("https://example.com/Books/1")),
@@ -224,9 +230,9 @@ async fn m7_m8_exact_is_bytewise_and_patterns_resolve_relative_topics() {
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn m10_one_event_per_update_with_data_lines_split() {
-    let hub = TestHub::memory(|_| {}).await;
+/// M10: One event per update with data lines split.
+pub async fn m10_one_event_per_update_with_data_lines_split<H: MercureHarness>() {
+    let hub = H::memory(|_| {}).await;
     let mut sub = hub.subscribe("match=t", &[]).await;
     let id = hub
         .publish_ok("topic=t&data=a%0Ab%0D%0Ac%0Dd%0A%0Aid%3A+evil")
@@ -248,9 +254,9 @@ async fn m10_one_event_per_update_with_data_lines_split() {
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn m11_private_updates_reach_only_authorized_subscribers() {
-    let hub = TestHub::memory(|_| {}).await;
+/// M11: Private updates reach only authorized subscribers.
+pub async fn m11_private_updates_reach_only_authorized_subscribers<H: MercureHarness>() {
+    let hub = H::memory(|_| {}).await;
     let granted = hub.sub_token(vec![exact(BOOK1)]);
     let other = hub.sub_token(vec![exact(BOOK2)]);
     let patterned = hub.sub_token(vec![pattern("https://example.com/books/:id")]);
@@ -286,10 +292,9 @@ async fn m11_private_updates_reach_only_authorized_subscribers() {
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn m12_cors_allows_only_configured_origins_with_credentials() {
-    let hub =
-        TestHub::memory(|c| c.cors_origins = vec!["https://app.example.com".to_owned()]).await;
+/// M12: Cors allows only configured origins with credentials.
+pub async fn m12_cors_allows_only_configured_origins_with_credentials<H: MercureHarness>() {
+    let hub = H::memory(|c| c.cors_origins = vec!["https://app.example.com".to_owned()]).await;
     let sub = hub
         .subscribe("match=t", &[("origin", "https://app.example.com")])
         .await;
@@ -343,9 +348,9 @@ async fn m12_cors_allows_only_configured_origins_with_credentials() {
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn m12_heartbeat_comments_keep_the_stream_alive() {
-    let hub = TestHub::memory(|c| c.heartbeat = Some(Duration::from_millis(100))).await;
+/// M12: Heartbeat comments keep the stream alive.
+pub async fn m12_heartbeat_comments_keep_the_stream_alive<H: MercureHarness>() {
+    let hub = H::memory(|c| c.heartbeat = Some(Duration::from_millis(100))).await;
     let mut sub = hub.subscribe("match=t", &[]).await;
     // Wait for a comment on the wire (no event is published).
     bounded("a keep-alive comment", async {
@@ -361,9 +366,9 @@ async fn m12_heartbeat_comments_keep_the_stream_alive() {
 
 // ------------------------------------------------------------------ publish
 
-#[tokio::test]
-async fn m13_other_content_types_are_415_and_unknown_fields_ignored() {
-    let hub = TestHub::memory(|_| {}).await;
+/// M13: Other content types are 415 and unknown fields ignored.
+pub async fn m13_other_content_types_are_415_and_unknown_fields_ignored<H: MercureHarness>() {
+    let hub = H::memory(|_| {}).await;
     let token = hub.pub_token();
     let r = hub
         .request(
@@ -381,9 +386,9 @@ async fn m13_other_content_types_are_415_and_unknown_fields_ignored() {
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn m14_topic_rules() {
-    let hub = TestHub::memory(|c| c.publish.max_topics = 3).await;
+/// M14: Topic rules.
+pub async fn m14_topic_rules<H: MercureHarness>() {
+    let hub = H::memory(|c| c.publish.max_topics = 3).await;
     assert_eq!(hub.publish("data=x").await.status, 400, "no topic");
     assert_eq!(hub.publish("topic=a%01b").await.status, 400, "control char");
     assert_eq!(
@@ -403,19 +408,9 @@ async fn m14_topic_rules() {
     hub.stop().await;
 }
 
-in_process_only! {
-    /// S: exactly one topic, behind a switch `sse serve` does not offer.
-    #[tokio::test]
-    async fn m14_s_single_topic_behind_the_switch() {
-        let hub = TestHub::memory(|c| c.publish.single_topic = true).await;
-        assert_eq!(hub.publish("topic=a&topic=b").await.status, 400);
-        hub.stop().await;
-    }
-}
-
-#[tokio::test]
-async fn m15_reserved_namespace() {
-    let hub = TestHub::memory(|_| {}).await;
+/// M15: Reserved namespace.
+pub async fn m15_reserved_namespace<H: MercureHarness>() {
+    let hub = H::memory(|_| {}).await;
     for topic in [
         "/.well-known/mercure",
         "/.well-known/mercure/subscriptions/x",
@@ -442,33 +437,17 @@ async fn m15_reserved_namespace() {
     hub.stop().await;
 }
 
-in_process_only! {
-    /// S/L: the reserved namespace is a 403, behind a switch `sse serve`
-    /// does not offer.
-    #[tokio::test]
-    async fn m15_s_reserved_namespace_is_403_behind_the_switch() {
-        let hub = TestHub::memory(|c| c.publish.reserved_namespace_forbidden = true).await;
-        assert_eq!(
-            hub.publish("topic=%2F.well-known%2Fmercure%2Fx")
-                .await
-                .status,
-            403
-        );
-        hub.stop().await;
-    }
-}
-
-#[tokio::test]
-async fn m16_data_must_be_utf8() {
-    let hub = TestHub::memory(|_| {}).await;
+/// M16: Data must be utf8.
+pub async fn m16_data_must_be_utf8<H: MercureHarness>() {
+    let hub = H::memory(|_| {}).await;
     assert_eq!(hub.publish("topic=t&data=%FF%FE").await.status, 400);
     assert_eq!(hub.publish("topic=t").await.status, 200, "data is optional");
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn m17_presence_of_private_makes_it_private() {
-    let hub = TestHub::memory(|_| {}).await;
+/// M17: Presence of private makes it private.
+pub async fn m17_presence_of_private_makes_it_private<H: MercureHarness>() {
+    let hub = H::memory(|_| {}).await;
     let mut anon = hub.subscribe("match=t", &[]).await;
     for form in [
         "topic=t&private=false",
@@ -482,9 +461,9 @@ async fn m17_presence_of_private_makes_it_private() {
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn m18_id_rules() {
-    let hub = TestHub::memory(|_| {}).await;
+/// M18: Id rules.
+pub async fn m18_id_rules<H: MercureHarness>() {
+    let hub = H::memory(|_| {}).await;
     for bad in [
         "%23frag",
         "a%0Ab",
@@ -508,9 +487,9 @@ async fn m18_id_rules() {
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn m19_type_rules() {
-    let hub = TestHub::memory(|_| {}).await;
+/// M19: Type rules.
+pub async fn m19_type_rules<H: MercureHarness>() {
+    let hub = H::memory(|_| {}).await;
     for bad in ["a%0Db", "a%0Ab", "a%01", "mercure"] {
         assert_eq!(
             hub.publish(&format!("topic=t&type={bad}")).await.status,
@@ -521,9 +500,9 @@ async fn m19_type_rules() {
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn m20_retry_is_digits_only() {
-    let hub = TestHub::memory(|_| {}).await;
+/// M20: Retry is digits only.
+pub async fn m20_retry_is_digits_only<H: MercureHarness>() {
+    let hub = H::memory(|_| {}).await;
     for bad in ["1a", "-1", "%2B5", "1.5", "+5"] {
         assert_eq!(
             hub.publish(&format!("topic=t&retry={bad}")).await.status,
@@ -539,9 +518,9 @@ async fn m20_retry_is_digits_only() {
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn m21_success_is_200_text_plain_with_the_id() {
-    let hub = TestHub::memory(|_| {}).await;
+/// M21: Success is 200 text plain with the id.
+pub async fn m21_success_is_200_text_plain_with_the_id<H: MercureHarness>() {
+    let hub = H::memory(|_| {}).await;
     let r = hub.publish("topic=t&id=urn%3Aid%3A42").await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
@@ -549,9 +528,9 @@ async fn m21_success_is_200_text_plain_with_the_id() {
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn m22_caps_give_413() {
-    let hub = TestHub::memory(|c| {
+/// M22: Caps give 413.
+pub async fn m22_caps_give_413<H: MercureHarness>() {
+    let hub = H::memory(|c| {
         c.publish.max_body = 1000;
         c.publish.max_topic_len = 50;
         c.publish.max_id_len = 20;
@@ -574,9 +553,9 @@ async fn m22_caps_give_413() {
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn m23_publish_needs_a_token_granting_every_topic() {
-    let hub = TestHub::memory(|_| {}).await;
+/// M23: Publish needs a token granting every topic.
+pub async fn m23_publish_needs_a_token_granting_every_topic<H: MercureHarness>() {
+    let hub = H::memory(|_| {}).await;
     let r = hub
         .request(
             "POST",
@@ -639,9 +618,9 @@ async fn m23_publish_needs_a_token_granting_every_topic() {
 
 // ------------------------------------------------------------ authorization
 
-#[tokio::test]
-async fn m24_token_validation_faults_are_invalid_token() {
-    let hub = TestHub::memory(|_| {}).await;
+/// M24: Token validation faults are invalid token.
+pub async fn m24_token_validation_faults_are_invalid_token<H: MercureHarness>() {
+    let hub = H::memory(|_| {}).await;
     let expired = hub.token(SUB_SECRET, &["subscribe"], vec![exact("*")], -60);
     let other_aud = sign(
         SUB_SECRET,
@@ -652,7 +631,7 @@ async fn m24_token_validation_faults_are_invalid_token() {
             3600,
         ),
     );
-    let mut no_typ = claims(&hub.url, &["subscribe"], vec![exact("*")], 3600);
+    let mut no_typ = claims(hub.url(), &["subscribe"], vec![exact("*")], 3600);
     no_typ["mercure"] = json!({"subscribe": ["*"]});
     let legacy = sign_legacy(SUB_SECRET, &no_typ);
     for token in [expired, other_aud, legacy, "not.a.jwt".to_owned()] {
@@ -670,9 +649,9 @@ async fn m24_token_validation_faults_are_invalid_token() {
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn m25_m26_anonymous_policy_and_challenges() {
-    let hub = TestHub::memory(|c| c.allow_anonymous = false).await;
+/// M25, M26: Anonymous policy and challenges.
+pub async fn m25_m26_anonymous_policy_and_challenges<H: MercureHarness>() {
+    let hub = H::memory(|c| c.allow_anonymous = false).await;
     let r = hub
         .try_subscribe("match=t", &[])
         .await
@@ -709,7 +688,7 @@ async fn m25_m26_anonymous_policy_and_challenges() {
     hub.stop().await;
 
     // Anonymous allowed, but an invalid token is never downgraded.
-    let hub = TestHub::memory(|c| c.allow_anonymous = true).await;
+    let hub = H::memory(|c| c.allow_anonymous = true).await;
     assert!(hub.try_subscribe("match=t", &[]).await.is_ok());
     let r = hub
         .try_subscribe("match=t", &[("authorization", "Bearer garbage")])
@@ -729,9 +708,9 @@ async fn m25_m26_anonymous_policy_and_challenges() {
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn m27_token_transport_header_then_cookie_and_no_query() {
-    let hub = TestHub::memory(|c| c.allow_anonymous = false).await;
+/// M27: Token transport header then cookie and no query.
+pub async fn m27_token_transport_header_then_cookie_and_no_query<H: MercureHarness>() {
+    let hub = H::memory(|c| c.allow_anonymous = false).await;
     let token = hub.sub_token(vec![exact(BOOK1)]);
     let q = format!("match={}", enc(BOOK1));
     for cookie in [
@@ -761,7 +740,12 @@ async fn m27_token_transport_header_then_cookie_and_no_query() {
 
 /// Subscribes, then checks that a private update on `topic` arrives: the
 /// token (however it travelled) was the one used.
-async fn assert_reads_private(hub: &TestHub, query: &str, headers: &[(&str, &str)], topic: &str) {
+async fn assert_reads_private<H: MercureHarness>(
+    hub: &H,
+    query: &str,
+    headers: &[(&str, &str)],
+    topic: &str,
+) {
     let mut sub = hub
         .try_subscribe(query, headers)
         .await
@@ -771,11 +755,11 @@ async fn assert_reads_private(hub: &TestHub, query: &str, headers: &[(&str, &str
     assert_eq!(sub.next_update().await.data.as_deref(), Some("secret"));
 }
 
-#[tokio::test]
-async fn m27_h_access_token_is_ignored_on_current_requests() {
+/// M27 (H): Access token is ignored on current requests.
+pub async fn m27_h_access_token_is_ignored_on_current_requests<H: MercureHarness>() {
     // `--legacy` ("also accept 0.x") must not change current requests.
     for legacy in [false, true] {
-        let hub = TestHub::memory(|c| {
+        let hub = H::memory(|c| {
             c.allow_anonymous = false;
             c.auth.legacy_tokens = legacy;
             c.auth.query_token = legacy;
@@ -812,9 +796,9 @@ async fn m27_h_access_token_is_ignored_on_current_requests() {
     }
 }
 
-#[tokio::test]
-async fn l4_query_tokens_only_on_legacy_requests_behind_the_switch() {
-    let hub = TestHub::memory(|c| {
+/// L4: Query tokens only on legacy requests behind the switch.
+pub async fn l4_query_tokens_only_on_legacy_requests_behind_the_switch<H: MercureHarness>() {
+    let hub = H::memory(|c| {
         c.allow_anonymous = true;
         c.auth.legacy_tokens = true;
         c.auth.query_token = true;
@@ -829,7 +813,7 @@ async fn l4_query_tokens_only_on_legacy_requests_behind_the_switch() {
     // Without the switch, a 0.x request's query token is not silently
     // dropped (that would serve it anonymously, without its private
     // updates): 401, and the answer names the switch.
-    let hub = TestHub::memory(|c| c.allow_anonymous = true).await;
+    let hub = H::memory(|c| c.allow_anonymous = true).await;
     let r = hub
         .try_subscribe(&format!("topic={}&authorization={token}", enc(BOOK1)), &[])
         .await
@@ -840,10 +824,10 @@ async fn l4_query_tokens_only_on_legacy_requests_behind_the_switch() {
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn m25_one_challenge_and_body_for_every_invalid_token_cause() {
-    let hub = TestHub::memory(|c| c.allow_anonymous = false).await;
-    let good = || claims(&hub.url, &["subscribe"], vec![exact("*")], 3600);
+/// M25: One challenge and body for every invalid token cause.
+pub async fn m25_one_challenge_and_body_for_every_invalid_token_cause<H: MercureHarness>() {
+    let hub = H::memory(|c| c.allow_anonymous = false).await;
+    let good = || claims(hub.url(), &["subscribe"], vec![exact("*")], 3600);
     let mut no_exp = good();
     no_exp.as_object_mut().unwrap().remove("exp");
     let mut not_yet = good();
@@ -877,7 +861,10 @@ async fn m25_one_challenge_and_body_for_every_invalid_token_cause() {
             .unwrap_or_else(|| panic!("{cause}: accepted"));
         assert_eq!(r.status, 401, "{cause}");
         let challenge = r.header("www-authenticate").unwrap().to_owned();
-        assert!(challenge.contains("error=\"invalid_token\""), "{cause}: {challenge}");
+        assert!(
+            challenge.contains("error=\"invalid_token\""),
+            "{cause}: {challenge}"
+        );
         answers.push((cause, challenge, r.text()));
     }
     let (_, challenge, body) = &answers[0];
@@ -887,9 +874,9 @@ async fn m25_one_challenge_and_body_for_every_invalid_token_cause() {
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn m24_h_a_token_of_another_typ_is_401_even_with_legacy_on() {
-    let hub = TestHub::memory(|c| {
+/// M24 (H): A token of another typ is 401 even with legacy on.
+pub async fn m24_h_a_token_of_another_typ_is_401_even_with_legacy_on<H: MercureHarness>() {
+    let hub = H::memory(|c| {
         c.allow_anonymous = false;
         c.auth.legacy_tokens = true;
         c.auth.query_token = true;
@@ -899,7 +886,7 @@ async fn m24_h_a_token_of_another_typ_is_401_even_with_legacy_on() {
     // a 0.x token either (no `mercure` claim).
     let publisher = sign_legacy(
         PUB_SECRET,
-        &claims(&hub.url, &["publish"], vec![exact("*")], 3600),
+        &claims(hub.url(), &["publish"], vec![exact("*")], 3600),
     );
     let r = hub.publish_with("topic=t&data=x", &publisher).await;
     assert_eq!(r.status, 401, "{}", r.text());
@@ -909,7 +896,7 @@ async fn m24_h_a_token_of_another_typ_is_401_even_with_legacy_on() {
         .contains("error=\"invalid_token\""));
     let subscriber = sign_legacy(
         SUB_SECRET,
-        &claims(&hub.url, &["subscribe"], vec![exact("*")], 3600),
+        &claims(hub.url(), &["subscribe"], vec![exact("*")], 3600),
     );
     let r = hub
         .try_subscribe("match=t", &[("authorization", &bearer(&subscriber))])
@@ -920,13 +907,17 @@ async fn m24_h_a_token_of_another_typ_is_401_even_with_legacy_on() {
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn l7_a_0x_token_without_the_switch_is_401_naming_legacy() {
-    let hub = TestHub::memory(|_| {}).await;
+/// L7: A 0x token without the switch is 401 naming legacy.
+pub async fn l7_a_0x_token_without_the_switch_is_401_naming_legacy<H: MercureHarness>() {
+    let hub = H::memory(|_| {}).await;
     let legacy = sign_legacy(PUB_SECRET, &json!({"mercure": {"publish": ["*"]}}));
     let r = hub.publish_with("topic=t&data=x", &legacy).await;
     assert_eq!(r.status, 401);
-    assert!(r.text().contains("0.x") && r.text().contains("--legacy"), "{}", r.text());
+    assert!(
+        r.text().contains("0.x") && r.text().contains("--legacy"),
+        "{}",
+        r.text()
+    );
     // The challenge is the one every invalid token gets (M25).
     let garbage = hub.publish_with("topic=t&data=x", "not-a-jwt").await;
     assert_eq!(
@@ -937,10 +928,9 @@ async fn l7_a_0x_token_without_the_switch_is_401_naming_legacy() {
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn m29_cookie_publishing_checks_the_origin() {
-    let hub =
-        TestHub::memory(|c| c.cors_origins = vec!["https://app.example.com".to_owned()]).await;
+/// M29: Cookie publishing checks the origin.
+pub async fn m29_cookie_publishing_checks_the_origin<H: MercureHarness>() {
+    let hub = H::memory(|c| c.cors_origins = vec!["https://app.example.com".to_owned()]).await;
     let token = hub.pub_token();
     let cookie = format!("__Secure-mercure_access_token={token}");
     let post = |origin: Option<&'static str>| {
@@ -963,16 +953,16 @@ async fn m29_cookie_publishing_checks_the_origin() {
     assert_eq!(post(Some("https://evil.example")).await, 403);
     assert_eq!(post(Some("https://app.example.com")).await, 200);
     // The hub's own origin (a page it serves) may publish with a cookie too.
-    let own: &'static str = Box::leak(format!("http://{}", hub.addr).into_boxed_str());
+    let own: &'static str = Box::leak(format!("http://{}", hub.addr()).into_boxed_str());
     assert_eq!(post(Some(own)).await, 200);
     // Header tokens are not subject to the check.
     assert_eq!(hub.publish("topic=t").await.status, 200);
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn m32_the_stream_closes_when_the_token_expires() {
-    let hub = TestHub::memory(|c| c.allow_anonymous = false).await;
+/// M32: The stream closes when the token expires.
+pub async fn m32_the_stream_closes_when_the_token_expires<H: MercureHarness>() {
+    let hub = H::memory(|c| c.allow_anonymous = false).await;
     let token = hub.token(SUB_SECRET, &["subscribe"], vec![exact("*")], 2);
     let mut sub = hub
         .subscribe("match=t", &[("authorization", &bearer(&token))])
@@ -982,11 +972,11 @@ async fn m32_the_stream_closes_when_the_token_expires() {
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn m33_payload_appears_in_subscriptions() {
-    let hub = TestHub::memory(|c| c.subscriptions = true).await;
+/// M33: Payload appears in subscriptions.
+pub async fn m33_payload_appears_in_subscriptions<H: MercureHarness>() {
+    let hub = H::memory(|c| c.subscriptions = true).await;
     let claims = json!({
-        "aud": hub.url, "exp": now() + 3600,
+        "aud": hub.url(), "exp": now() + 3600,
         "authorization_details": [
             {"type": TYPE_H, "actions": ["subscribe"], "topics": [{"match": "*"}], "payload": {"user": "ann"}}
         ],
@@ -1009,9 +999,9 @@ async fn m33_payload_appears_in_subscriptions() {
 
 // ------------------------------------------------------------- reconnection
 
-#[tokio::test]
-async fn m34_m35_replay_after_the_cursor_with_header_winning() {
-    let hub = TestHub::memory(|_| {}).await;
+/// M34, M35: Replay after the cursor with header winning.
+pub async fn m34_m35_replay_after_the_cursor_with_header_winning<H: MercureHarness>() {
+    let hub = H::memory(|_| {}).await;
     let a = hub.publish_ok("topic=t&data=a").await;
     let b = hub.publish_ok("topic=t&data=b").await;
     hub.publish_ok("topic=t&data=c").await;
@@ -1037,9 +1027,9 @@ async fn m34_m35_replay_after_the_cursor_with_header_winning() {
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn m35_replayed_private_updates_are_rechecked() {
-    let hub = TestHub::memory(|_| {}).await;
+/// M35: Replayed private updates are rechecked.
+pub async fn m35_replayed_private_updates_are_rechecked<H: MercureHarness>() {
+    let hub = H::memory(|_| {}).await;
     hub.publish_ok(&format!("topic={}&data=secret&private", enc(BOOK1)))
         .await;
     hub.publish_ok(&format!("topic={}&data=public", enc(BOOK1)))
@@ -1056,9 +1046,9 @@ async fn m35_replayed_private_updates_are_rechecked() {
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn m36_earliest_replays_all_retained_history() {
-    let hub = TestHub::memory(|_| {}).await;
+/// M36: Earliest replays all retained history.
+pub async fn m36_earliest_replays_all_retained_history<H: MercureHarness>() {
+    let hub = H::memory(|_| {}).await;
     for i in 0..5 {
         hub.publish_ok(&format!("topic=t&data={i}")).await;
     }
@@ -1070,9 +1060,9 @@ async fn m36_earliest_replays_all_retained_history() {
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn m37_the_response_says_where_history_resumed() {
-    let hub = TestHub::memory(|_| {}).await;
+/// M37: The response says where history resumed.
+pub async fn m37_the_response_says_where_history_resumed<H: MercureHarness>() {
+    let hub = H::memory(|_| {}).await;
     let a = hub.publish_ok("topic=t&data=a").await;
     let sub = hub
         .subscribe(&format!("match=t&last_event_id={}", enc(&a)), &[])
@@ -1095,7 +1085,7 @@ async fn m37_the_response_says_where_history_resumed() {
     );
     hub.stop().await;
     // Evicted ids also say `earliest`.
-    let hub = TestHub::memory(|c| c.retention = sse_hub::store::Retention::new(2)).await;
+    let hub = H::memory(|c| c.retention = sse_hub::store::Retention::new(2)).await;
     let first = hub.publish_ok("topic=t&data=1").await;
     hub.publish_ok("topic=t&data=2").await;
     hub.publish_ok("topic=t&data=3").await;
@@ -1110,9 +1100,9 @@ async fn m37_the_response_says_where_history_resumed() {
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn m38_retry_can_be_sent_at_stream_start() {
-    let hub = TestHub::memory(|c| c.retry = Some(Duration::from_millis(1500))).await;
+/// M38: Retry can be sent at stream start.
+pub async fn m38_retry_can_be_sent_at_stream_start<H: MercureHarness>() {
+    let hub = H::memory(|c| c.retry = Some(Duration::from_millis(1500))).await;
     let mut sub = hub.subscribe("match=t", &[]).await;
     let ev = sub.next().await.unwrap();
     assert_eq!(ev.retry, Some(1500));
@@ -1121,7 +1111,7 @@ async fn m38_retry_can_be_sent_at_stream_start() {
 
 // ---------------------------------------------------- active subscriptions
 
-fn subscription_watcher_token(hub: &TestHub) -> String {
+fn subscription_watcher_token<H: MercureHarness>(hub: &H) -> String {
     hub.sub_token(vec![exact("*")])
 }
 
@@ -1138,9 +1128,9 @@ async fn subscription_event(watcher: &mut Sse, pattern: &str) -> (Ev, Value) {
     }
 }
 
-#[tokio::test]
-async fn m39_m40_m41_subscription_events_on_connect_and_disconnect() {
-    let hub = TestHub::memory(|c| c.subscriptions = true).await;
+/// M39, M40, M41: Subscription events on connect and disconnect.
+pub async fn m39_m40_m41_subscription_events_on_connect_and_disconnect<H: MercureHarness>() {
+    let hub = H::memory(|c| c.subscriptions = true).await;
     let watcher_token = subscription_watcher_token(&hub);
     let mut watcher = hub
         .subscribe(
@@ -1196,9 +1186,9 @@ async fn m39_m40_m41_subscription_events_on_connect_and_disconnect() {
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn m41_s_json_ld_subscription_events_behind_the_switch() {
-    let hub = TestHub::memory(|c| {
+/// M41 (S): Json ld subscription events behind the switch.
+pub async fn m41_s_json_ld_subscription_events_behind_the_switch<H: MercureHarness>() {
+    let hub = H::memory(|c| {
         c.subscriptions = true;
         c.subscription_format = sse_hub::subscribe::SubscriptionFormat::JsonLd;
     })
@@ -1227,9 +1217,9 @@ async fn m41_s_json_ld_subscription_events_behind_the_switch() {
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn m42_subscriptions_api() {
-    let hub = TestHub::memory(|c| c.subscriptions = true).await;
+/// M42: Subscriptions api.
+pub async fn m42_subscriptions_api<H: MercureHarness>() {
+    let hub = H::memory(|c| c.subscriptions = true).await;
     let _s1 = hub.subscribe(&format!("match={}", enc(BOOK1)), &[]).await;
     let _s2 = hub
         .subscribe(&format!("match_urlpattern={}", enc("/books/:id")), &[])
@@ -1288,9 +1278,9 @@ async fn m42_subscriptions_api() {
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn m42_s_json_ld_collection_has_last_event_id() {
-    let hub = TestHub::memory(|c| {
+/// M42 (S): Json ld collection has last event id.
+pub async fn m42_s_json_ld_collection_has_last_event_id<H: MercureHarness>() {
+    let hub = H::memory(|c| {
         c.subscriptions = true;
         c.subscription_format = sse_hub::subscribe::SubscriptionFormat::JsonLd;
     })
@@ -1322,10 +1312,10 @@ async fn m42_s_json_ld_collection_has_last_event_id() {
 
 // ------------------------------------------------- discovery and metadata
 
-#[tokio::test]
-async fn m43_discovery_link_on_hub_responses() {
-    let hub = TestHub::memory(|_| {}).await;
-    let expected = format!("<{}>; rel=\"mercure\"", hub.url);
+/// M43: Discovery link on hub responses.
+pub async fn m43_discovery_link_on_hub_responses<H: MercureHarness>() {
+    let hub = H::memory(|_| {}).await;
+    let expected = format!("<{}>; rel=\"mercure\"", hub.url());
     let r = hub.publish("topic=t").await;
     assert_eq!(r.header("link"), Some(expected.as_str()));
     let sub = hub.subscribe("match=t", &[]).await;
@@ -1335,9 +1325,9 @@ async fn m43_discovery_link_on_hub_responses() {
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn m44_protected_resource_metadata() {
-    let hub = TestHub::memory(|c| c.subscriptions = true).await;
+/// M44: Protected resource metadata.
+pub async fn m44_protected_resource_metadata<H: MercureHarness>() {
+    let hub = H::memory(|c| c.subscriptions = true).await;
     let r = hub
         .get(
             "/.well-known/oauth-protected-resource/.well-known/mercure",
@@ -1347,13 +1337,13 @@ async fn m44_protected_resource_metadata() {
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), Some("application/json"));
     let doc = r.json();
-    assert_eq!(doc["resource"], hub.url.as_str());
+    assert_eq!(doc["resource"], hub.url());
     assert_eq!(doc["bearer_methods_supported"], json!(["header"]));
     assert_eq!(doc["mercure_cookie"], "__Secure-mercure_access_token");
     assert_eq!(doc["mercure_subscriptions"], true);
     // `--legacy` adds the 0.x generation; the metadata describes the
     // current one and stays the same.
-    let legacy = TestHub::memory(|c| {
+    let legacy = H::memory(|c| {
         c.subscriptions = true;
         c.auth.legacy_tokens = true;
         c.auth.query_token = true;
@@ -1382,16 +1372,16 @@ async fn m44_protected_resource_metadata() {
     assert!(
         challenge.contains(&format!(
             "resource_metadata=\"http://{}/.well-known/oauth-protected-resource/.well-known/mercure\"",
-            hub.addr
+            hub.addr()
         )),
         "{challenge}"
     );
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn m46_streams_are_neither_cached_nor_buffered() {
-    let hub = TestHub::memory(|_| {}).await;
+/// M46: Streams are neither cached nor buffered.
+pub async fn m46_streams_are_neither_cached_nor_buffered<H: MercureHarness>() {
+    let hub = H::memory(|_| {}).await;
     let sub = hub.subscribe("match=t", &[]).await;
     assert_eq!(
         sub.header("cache-control"),
@@ -1403,9 +1393,9 @@ async fn m46_streams_are_neither_cached_nor_buffered() {
 
 // ------------------------------------------------------------------- legacy
 
-#[tokio::test]
-async fn l1_topic_selectors_are_uri_templates() {
-    let hub = TestHub::memory(|_| {}).await;
+/// L1: Topic selectors are uri templates.
+pub async fn l1_topic_selectors_are_uri_templates<H: MercureHarness>() {
+    let hub = H::memory(|_| {}).await;
     let mut sub = hub
         .subscribe(
             &format!("topic={}", enc("https://example.com/books/{id}")),
@@ -1431,9 +1421,9 @@ async fn l1_topic_selectors_are_uri_templates() {
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn l2_legacy_cursor_spellings_and_response_header() {
-    let hub = TestHub::memory(|_| {}).await;
+/// L2: Legacy cursor spellings and response header.
+pub async fn l2_legacy_cursor_spellings_and_response_header<H: MercureHarness>() {
+    let hub = H::memory(|_| {}).await;
     let a = hub.publish_ok("topic=t&data=a").await;
     hub.publish_ok("topic=t&data=b").await;
     for name in ["lastEventID", "Last-Event-ID"] {
@@ -1446,9 +1436,9 @@ async fn l2_legacy_cursor_spellings_and_response_header() {
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn l3_l7_legacy_tokens_behind_the_switch() {
-    let hub = TestHub::memory(|c| {
+/// L3, L7: Legacy tokens behind the switch.
+pub async fn l3_l7_legacy_tokens_behind_the_switch<H: MercureHarness>() {
+    let hub = H::memory(|c| {
         c.allow_anonymous = false;
         c.auth.legacy_tokens = true;
         c.auth.query_token = true;
@@ -1473,9 +1463,9 @@ async fn l3_l7_legacy_tokens_behind_the_switch() {
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn l5_alternate_topics_route_and_need_every_grant() {
-    let hub = TestHub::memory(|_| {}).await;
+/// L5: Alternate topics route and need every grant.
+pub async fn l5_alternate_topics_route_and_need_every_grant<H: MercureHarness>() {
+    let hub = H::memory(|_| {}).await;
     let token = hub.sub_token(vec![exact(AUTHOR1)]);
     // Private read: any topic granted.
     let mut sub = hub
@@ -1494,9 +1484,9 @@ async fn l5_alternate_topics_route_and_need_every_grant() {
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn l6_legacy_subscription_events() {
-    let hub = TestHub::memory(|c| c.subscriptions = true).await;
+/// L6: Legacy subscription events.
+pub async fn l6_legacy_subscription_events<H: MercureHarness>() {
+    let hub = H::memory(|c| c.subscriptions = true).await;
     let token = subscription_watcher_token(&hub);
     let mut watcher = hub
         .subscribe(
@@ -1518,9 +1508,9 @@ async fn l6_legacy_subscription_events() {
 
 // ---------------------------------------------------------------- operations
 
-#[tokio::test]
-async fn healthz_and_metrics() {
-    let hub = TestHub::memory(|_| {}).await;
+/// Healthz and metrics.
+pub async fn healthz_and_metrics<H: MercureHarness>() {
+    let hub = H::memory(|_| {}).await;
     let r = hub.get("/healthz", &[]).await;
     assert_eq!((r.status, r.text().as_str()), (200, "ok\n"));
     let mut sub = hub.subscribe("match=t", &[]).await;
@@ -1555,39 +1545,9 @@ async fn healthz_and_metrics() {
     hub.stop().await;
 }
 
-in_process_only! {
-    /// A closed store: publishing says 503 and health degrades.
-    #[tokio::test]
-    async fn a_closed_store_gives_503_and_degraded_health() {
-        let store = fresh_memory_store();
-        let hub2 = TestHub::start(Arc::clone(&store) as Arc<dyn Store>, |_| {}).await;
-        store.close().await.unwrap();
-        let r = hub2.publish("topic=t").await;
-        assert_eq!(r.status, 503, "{}", r.text());
-        let r = bounded("health to degrade", async {
-            loop {
-                let r = hub2.get("/healthz", &[]).await;
-                if r.status == 503 {
-                    break r;
-                }
-                tokio::task::yield_now().await;
-            }
-        })
-        .await;
-        assert_eq!(r.text(), "degraded\n");
-        hub2.stop().await;
-    }
-}
-
-in_process_only! {
-    fn fresh_memory_store() -> Arc<sse_hub::store::MemoryStore> {
-        sse_hub::HubConfig::default().memory_store()
-    }
-}
-
-#[tokio::test]
-async fn max_connections_answers_503_with_a_clear_body() {
-    let hub = TestHub::memory(|c| c.limits.max_connections = 2).await;
+/// Max connections answers 503 with a clear body.
+pub async fn max_connections_answers_503_with_a_clear_body<H: MercureHarness>() {
+    let hub = H::memory(|c| c.limits.max_connections = 2).await;
     let s1 = hub.subscribe("match=t", &[]).await;
     let _s2 = hub.subscribe("match=t", &[]).await;
     let r = hub
@@ -1612,167 +1572,17 @@ async fn max_connections_answers_503_with_a_clear_body() {
     hub.stop().await;
 }
 
-in_process_only! {
-    #[tokio::test]
-    async fn shutdown_tells_streams_to_retry() {
-        let hub = TestHub::memory(|c| c.shutdown_retry = Duration::from_millis(1234)).await;
-        let mut sub = hub.subscribe("match=t", &[]).await;
-        hub.hub.shutdown().await;
-        let events = sub.until_end().await;
-        assert!(events.iter().any(|e| e.retry == Some(1234)), "{events:?}");
-        assert_eq!(hub.publish("topic=t").await.status, 503);
-        hub.stop().await;
-    }
-}
-
 // -------------------------------------------------------------- durability
 
-in_process_only! {
-    #[tokio::test]
-    async fn durability_sqlite_history_survives_a_restart() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("hub.sqlite3");
-        let config = sse_hub::HubConfig::default();
-
-        let store = config.sqlite_store(&path).unwrap();
-        let hub = TestHub::start(store, |_| {}).await;
-        let mut ids = Vec::new();
-        for i in 0..10 {
-            ids.push(hub.publish_ok(&format!("topic=t&data={i}")).await);
-        }
-        hub.stop().await; // closes the store
-
-        let store = config.sqlite_store(&path).unwrap();
-        let hub = TestHub::start(store, |_| {}).await;
-        let mut sub = hub
-            .subscribe("match=t", &[("last-event-id", &ids[3])])
-            .await;
-        assert_eq!(
-            sub.header("mercure-last-event-id"),
-            Some(ids[3].as_str()),
-            "complete history"
-        );
-        let later = hub.publish_ok("topic=t&data=10").await;
-        for (i, id) in ids.iter().enumerate().skip(4) {
-            let ev = sub.next_update().await;
-            assert_eq!(ev.id.as_deref(), Some(id.as_str()));
-            assert_eq!(ev.data, Some(i.to_string()));
-        }
-        let ev = sub.next_update().await;
-        assert_eq!(ev.id.as_deref(), Some(later.as_str()), "then live, once");
-        // Unknown id: `earliest`.
-        let sub = hub
-            .subscribe("match=t", &[("last-event-id", "urn:uuid:gone")])
-            .await;
-        assert_eq!(sub.header("mercure-last-event-id"), Some("earliest"));
-        hub.stop().await;
-    }
-}
-
-in_process_only! {
-    #[tokio::test]
-    async fn handoff_from_replay_to_live_has_no_gap_or_duplicate() {
-        let hub = TestHub::memory(|c| c.limits.replay_page = 7).await;
-        let total = 60;
-        for i in 0..total / 2 {
-            hub.publish_ok(&format!("topic=t&data={i}")).await;
-        }
-        // Publish concurrently with the subscriber's replay.
-        let publisher = {
-            let addr = hub.addr;
-            let token = hub.pub_token();
-            tokio::spawn(async move {
-                for i in total / 2..total {
-                    let auth = format!("Bearer {token}");
-                    let r = request(
-                        addr,
-                        "POST",
-                        HUB_PATH,
-                        &[
-                            ("content-type", "application/x-www-form-urlencoded"),
-                            ("authorization", &auth),
-                        ],
-                        format!("topic=t&data={i}").as_bytes(),
-                    )
-                    .await;
-                    assert_eq!(r.status, 200);
-                }
-            })
-        };
-        let mut sub = hub.subscribe("match=t&last_event_id=earliest", &[]).await;
-        let mut got = Vec::new();
-        for _ in 0..total {
-            got.push(sub.next_update().await.data.unwrap());
-        }
-        let expected: Vec<String> = (0..total).map(|i| i.to_string()).collect();
-        assert_eq!(got, expected);
-        publisher.await.unwrap();
-        hub.stop().await;
-    }
-}
-
 // ------------------------------------------------------------------ fan-out
-
-in_process_only! {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn fanout_200_subscribers_get_exactly_what_they_match() {
-        let hub = TestHub::memory(|_| {}).await;
-        let topics: Vec<String> = (0..10)
-            .map(|i| format!("https://example.com/books/{i}"))
-            .collect();
-        // Subscriber k: exact topic k%10, or the pattern for even books, or `*`.
-        let mut subs = Vec::new();
-        for k in 0..200 {
-            let (query, wants): (String, Box<dyn Fn(usize) -> bool + Send>) = match k % 3 {
-                0 => (
-                    format!("match={}", enc(&topics[k % 10])),
-                    Box::new(move |t| t == k % 10),
-                ),
-                1 => (
-                    format!(
-                        "match_urlpattern={}&match={}",
-                        enc("https://example.com/books/:id([02468])"),
-                        enc(&topics[k % 10])
-                    ),
-                    Box::new(move |t| t % 2 == 0 || t == k % 10),
-                ),
-                _ => ("match=*".to_owned(), Box::new(|_| true)),
-            };
-            subs.push((hub.subscribe(&query, &[]).await, wants));
-        }
-        for (t, topic) in topics.iter().enumerate() {
-            hub.publish_ok(&format!("topic={}&data={t}", enc(topic)))
-                .await;
-        }
-        hub.publish_ok("topic=end&data=end").await; // nobody but `*` wants it
-        for (k, (sub, wants)) in subs.iter_mut().enumerate() {
-            let expected: Vec<String> = (0..10)
-                .filter(|&t| wants(t))
-                .map(|t| t.to_string())
-                .collect();
-            let mut got = Vec::new();
-            for _ in 0..expected.len() {
-                got.push(sub.next_update().await.data.unwrap());
-            }
-            assert_eq!(got, expected, "subscriber {k}");
-        }
-        // Nothing more (no duplicate): the `*` subscribers' next update is `end`.
-        for (sub, _) in subs.iter_mut().skip(2).step_by(3) {
-            assert_eq!(sub.next_update().await.data.as_deref(), Some("end"));
-        }
-        assert_eq!(hub.hub.metrics().drops(), 0);
-        hub.stop().await;
-    }
-}
 
 /// More subscribers than one delivery batch, on a runtime with two
 /// threads, and updates published back to back: the fan-out writes to idle
 /// subscribers' sockets itself (in parallel batches) while it keeps up and
 /// only queues once updates wait, and either way every subscriber gets
 /// every update once, in order.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fanout_700_subscribers_get_every_update_once_in_order() {
-    let hub = TestHub::memory(|_| {}).await;
+pub async fn fanout_700_subscribers_get_every_update_once_in_order<H: MercureHarness>() {
+    let hub = H::memory(|_| {}).await;
     let topic = enc("https://example.com/feed");
     let mut subs = Vec::new();
     for _ in 0..700 {
@@ -1799,84 +1609,9 @@ async fn fanout_700_subscribers_get_every_update_once_in_order() {
     hub.stop().await;
 }
 
-in_process_only! {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn fanout_a_stalled_subscriber_is_disconnected_and_others_keep_up() {
-        let hub = TestHub::memory(|c| {
-            c.limits.queue_frames = 4;
-            c.publish.max_body = 256 * 1024;
-        })
-        .await;
-        let stalled = Sse::open(hub.addr, &format!("{HUB_PATH}?match=t"), &[], Some(4096))
-            .await
-            .unwrap_or_else(|r| panic!("{}", r.status));
-        let mut reader = hub.subscribe("match=t", &[]).await;
-        let payload = "x".repeat(128 * 1024);
-        let mut sent = 0;
-        // Publish until the stalled subscriber is dropped (bounded), reading
-        // everything on the healthy one as it arrives.
-        bounded("the stalled subscriber to be dropped", async {
-            while hub.hub.metrics().drops() == 0 {
-                assert!(sent < 2000, "never dropped");
-                hub.publish_ok(&format!("topic=t&data={payload}&id=n{sent}"))
-                    .await;
-                let ev = reader.next_update().await;
-                assert_eq!(ev.id, Some(format!("n{sent}")));
-                sent += 1;
-            }
-        })
-        .await;
-        // The healthy reader keeps receiving after the drop.
-        hub.publish_ok("topic=t&data=after&id=last").await;
-        assert_eq!(reader.next_update().await.id.as_deref(), Some("last"));
-        drop(stalled);
-        hub.stop().await;
-    }
-}
-
-in_process_only! {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn fanout_a_subscriber_that_takes_nothing_is_dropped_after_the_write_timeout() {
-        // A queue too large to fill here: only the write timeout can end the
-        // stalled stream.
-        let hub = TestHub::memory(|c| {
-            c.limits.queue_frames = 1 << 16;
-            c.limits.queue_bytes = 1 << 30;
-            c.limits.write_timeout = Duration::from_millis(300);
-            c.publish.max_body = 256 * 1024;
-        })
-        .await;
-        let stalled = Sse::open(hub.addr, &format!("{HUB_PATH}?match=t"), &[], Some(4096))
-            .await
-            .unwrap_or_else(|r| panic!("{}", r.status));
-        let mut reader = hub.subscribe("match=t", &[]).await;
-        assert_eq!(hub.hub.metrics().subscribers(), 2);
-        let payload = "x".repeat(128 * 1024);
-        let mut sent = 0;
-        bounded("the stalled subscriber to be dropped", async {
-            while hub.hub.metrics().subscribers() == 2 {
-                assert!(sent < 400, "never dropped");
-                hub.publish_ok(&format!("topic=t&data={payload}&id=n{sent}"))
-                    .await;
-                assert_eq!(reader.next_update().await.id, Some(format!("n{sent}")));
-                sent += 1;
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        })
-        .await;
-        // Not a queue overflow: the drop counter counts those.
-        assert_eq!(hub.hub.metrics().drops(), 0);
-        assert_eq!(hub.hub.metrics().subscribers(), 1);
-        hub.publish_ok("topic=t&data=after&id=last").await;
-        assert_eq!(reader.next_update().await.id.as_deref(), Some("last"));
-        drop(stalled);
-        hub.stop().await;
-    }
-}
-
-#[tokio::test]
-async fn fanout_pattern_cache_sees_patterns_added_later() {
-    let hub = TestHub::memory(|_| {}).await;
+/// Fanout pattern cache sees patterns added later.
+pub async fn fanout_pattern_cache_sees_patterns_added_later<H: MercureHarness>() {
+    let hub = H::memory(|_| {}).await;
     let mut first = hub
         .subscribe(
             &format!("match_urlpattern={}", enc("https://example.com/books/:id")),
@@ -1909,112 +1644,15 @@ async fn fanout_pattern_cache_sees_patterns_added_later() {
     hub.stop().await;
 }
 
-in_process_only! {
-    fn update(id: &str, data: &str) -> sse_hub::Update {
-        sse_hub::Update {
-            id: id.to_owned(),
-            topics: vec!["t".to_owned()],
-            data: data.to_owned(),
-            private: false,
-            event_type: None,
-            retry: None,
-        }
-    }
-}
-
-in_process_only! {
-    /// A memory store whose live feed holds only `live` entries, so a burst of
-    /// appends that never yields makes the fan-out lag.
-    fn lagging_store(live: usize, retained: usize) -> Arc<sse_hub::store::MemoryStore> {
-        Arc::new(sse_hub::store::MemoryStore::new(
-            sse_hub::store::MemoryConfig {
-                live_capacity: live,
-                retention: sse_hub::store::Retention::new(retained),
-                ..sse_hub::store::MemoryConfig::default()
-            },
-        ))
-    }
-}
-
-in_process_only! {
-    #[tokio::test]
-    async fn fanout_recovers_from_history_when_the_live_feed_lags() {
-        let store = lagging_store(4, 1000);
-        let hub = TestHub::start(Arc::clone(&store) as Arc<dyn Store>, |_| {}).await;
-        let mut sub = hub.subscribe("match=t", &[]).await;
-        // One update through the fan-out first, so it has a position to resume
-        // after.
-        store.append(update("u0", "0")).await.unwrap();
-        assert_eq!(sub.next_update().await.data.as_deref(), Some("0"));
-        // A burst: the memory store's appends complete without yielding, so
-        // the fan-out task cannot keep up with its 4-entry live feed.
-        for i in 1..100 {
-            store
-                .append(update(&format!("u{i}"), &i.to_string()))
-                .await
-                .unwrap();
-        }
-        for i in 1..100 {
-            let ev = sub.next_update().await;
-            assert_eq!(ev.data, Some(i.to_string()), "in order, once");
-        }
-        store.append(update("end", "end")).await.unwrap();
-        assert_eq!(sub.next_update().await.data.as_deref(), Some("end"));
-        let metrics = hub.hub.metrics().render();
-        assert!(
-            !metrics.contains("sse_hub_fanout_recoveries_total 0\n"),
-            "the burst did not make the fan-out lag:\n{metrics}"
-        );
-        hub.stop().await;
-    }
-}
-
-in_process_only! {
-    #[tokio::test]
-    async fn fanout_lag_past_history_disconnects_subscribers_to_resume() {
-        let store = lagging_store(4, 10);
-        let hub = TestHub::start(Arc::clone(&store) as Arc<dyn Store>, |_| {}).await;
-        let mut sub = hub.subscribe("match=t", &[]).await;
-        store.append(update("u0", "0")).await.unwrap();
-        assert_eq!(sub.next_update().await.data.as_deref(), Some("0"));
-        for i in 1..100 {
-            store
-                .append(update(&format!("u{i}"), &i.to_string()))
-                .await
-                .unwrap();
-        }
-        // The lost range cannot be re-read: the stream ends, and a resume says
-        // history is incomplete.
-        sub.until_end().await;
-        let again = hub.subscribe("match=t", &[("last-event-id", "u0")]).await;
-        assert_eq!(again.header("mercure-last-event-id"), Some("earliest"));
-        hub.stop().await;
-    }
-}
-
-in_process_only! {
-    #[tokio::test]
-    async fn m32_a_maximum_connection_lifetime_is_enforced() {
-        let hub = TestHub::memory(|c| {
-            c.limits.max_connection_lifetime = Some(Duration::from_millis(300));
-            c.limits.sweep_interval = Duration::from_millis(50);
-        })
-        .await;
-        let mut sub = hub.subscribe("match=t", &[]).await;
-        sub.until_end().await;
-        hub.stop().await;
-    }
-}
-
-#[tokio::test]
-async fn other_methods_and_query_content_types_are_refused() {
-    let hub = TestHub::memory(|_| {}).await;
+/// Other methods and query content types are refused.
+pub async fn other_methods_and_query_content_types_are_refused<H: MercureHarness>() {
+    let hub = H::memory(|_| {}).await;
     let r = hub.request("PUT", HUB_PATH, &[], b"x").await;
     assert_eq!(r.status, 405);
     assert!(r.header("allow").unwrap().contains("POST"));
     let r = Sse::open_with(
         "QUERY",
-        hub.addr,
+        hub.addr(),
         HUB_PATH,
         &[("content-type", "application/json")],
         b"{}",
@@ -2027,31 +1665,9 @@ async fn other_methods_and_query_content_types_are_refused() {
     hub.stop().await;
 }
 
-in_process_only! {
-    #[tokio::test]
-    async fn a_failing_store_gives_503_never_a_silent_drop() {
-        let store = fresh_memory_store();
-        let hub = TestHub::start(Arc::clone(&store) as Arc<dyn Store>, |_| {}).await;
-        hub.publish_ok("topic=t").await;
-        store.close().await.unwrap();
-        let r = hub.publish("topic=t&data=lost").await;
-        assert_eq!(r.status, 503);
-        assert!(r.text().contains("not stored"), "{}", r.text());
-        assert!(r.header("retry-after").is_some());
-        // History cannot be read either: a cursor subscribe is refused.
-        let r = hub
-            .try_subscribe("match=t&last_event_id=earliest", &[])
-            .await
-            .err()
-            .expect("refused");
-        assert_eq!(r.status, 503);
-        hub.stop().await;
-    }
-}
-
-#[tokio::test]
-async fn m5_h_connections_per_token_subject_are_capped_with_429() {
-    let hub = TestHub::memory(|c| c.limits.max_connections_per_subject = Some(1)).await;
+/// M5 (H): Connections per token subject are capped with 429.
+pub async fn m5_h_connections_per_token_subject_are_capped_with_429<H: MercureHarness>() {
+    let hub = H::memory(|c| c.limits.max_connections_per_subject = Some(1)).await;
     let token = hub.sub_token(vec![exact("*")]);
     let first = hub
         .subscribe("match=t", &[("authorization", &bearer(&token))])
@@ -2079,4 +1695,132 @@ async fn m5_h_connections_per_token_subject_are_capped_with_429() {
     })
     .await;
     hub.stop().await;
+}
+
+/// Every case of [`cases`](crate::mercure::cases) as a test of the same
+/// name, for the harness type given. Expand it at the root of an
+/// integration test; the crate needs `tokio` (features `macros`, `rt`,
+/// `rt-multi-thread`) as a dev-dependency.
+///
+/// ```ignore
+/// sse_testkit::mercure_cases!(sse_testkit::mercure::BinaryHub);
+/// ```
+///
+/// A case runs on tokio's current-thread runtime, except those listed
+/// under `multi_thread`, which run on two worker threads (the fan-out's
+/// parallel delivery). A new case is a function in `cases.rs` and a name
+/// here (a unit test of the kit checks that the two agree).
+#[macro_export]
+macro_rules! mercure_cases {
+    ($harness:ty) => {
+        $crate::__mercure_case_list!(@expand $harness;);
+    };
+    (@expand $harness:ty; current_thread: [$($case:ident,)*] multi_thread: [$($multi:ident,)*]) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                $crate::mercure::cases::$case::<$harness>().await;
+            }
+        )*
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $multi() {
+                $crate::mercure::cases::$multi::<$harness>().await;
+            }
+        )*
+    };
+    (@names; current_thread: [$($case:ident,)*] multi_thread: [$($multi:ident,)*]) => {
+        [$(stringify!($case),)* $(stringify!($multi),)*]
+    };
+}
+
+/// The one list of the cases, handed to [`mercure_cases!`] after the
+/// tokens given.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __mercure_case_list {
+    ($($before:tt)*) => {
+        $crate::mercure_cases! {
+            $($before)*
+            current_thread: [
+            m1_get_is_an_event_stream_with_every_field,
+            m1_h_query_method_unions_query_and_body,
+            m2_matchers_mix_and_an_update_arrives_once,
+            m3_unknown_names_in_the_match_namespace_are_400,
+            m4_values_are_form_decoded_and_checked,
+            m5_caps_and_no_matcher_are_400,
+            m6_star_matches_every_topic_whatever_the_type,
+            m7_m8_exact_is_bytewise_and_patterns_resolve_relative_topics,
+            m10_one_event_per_update_with_data_lines_split,
+            m11_private_updates_reach_only_authorized_subscribers,
+            m12_cors_allows_only_configured_origins_with_credentials,
+            m12_heartbeat_comments_keep_the_stream_alive,
+            m13_other_content_types_are_415_and_unknown_fields_ignored,
+            m14_topic_rules,
+            m15_reserved_namespace,
+            m16_data_must_be_utf8,
+            m17_presence_of_private_makes_it_private,
+            m18_id_rules,
+            m19_type_rules,
+            m20_retry_is_digits_only,
+            m21_success_is_200_text_plain_with_the_id,
+            m22_caps_give_413,
+            m23_publish_needs_a_token_granting_every_topic,
+            m24_token_validation_faults_are_invalid_token,
+            m25_m26_anonymous_policy_and_challenges,
+            m27_token_transport_header_then_cookie_and_no_query,
+            m27_h_access_token_is_ignored_on_current_requests,
+            l4_query_tokens_only_on_legacy_requests_behind_the_switch,
+            m25_one_challenge_and_body_for_every_invalid_token_cause,
+            m24_h_a_token_of_another_typ_is_401_even_with_legacy_on,
+            l7_a_0x_token_without_the_switch_is_401_naming_legacy,
+            m29_cookie_publishing_checks_the_origin,
+            m32_the_stream_closes_when_the_token_expires,
+            m33_payload_appears_in_subscriptions,
+            m34_m35_replay_after_the_cursor_with_header_winning,
+            m35_replayed_private_updates_are_rechecked,
+            m36_earliest_replays_all_retained_history,
+            m37_the_response_says_where_history_resumed,
+            m38_retry_can_be_sent_at_stream_start,
+            m39_m40_m41_subscription_events_on_connect_and_disconnect,
+            m41_s_json_ld_subscription_events_behind_the_switch,
+            m42_subscriptions_api,
+            m42_s_json_ld_collection_has_last_event_id,
+            m43_discovery_link_on_hub_responses,
+            m44_protected_resource_metadata,
+            m46_streams_are_neither_cached_nor_buffered,
+            l1_topic_selectors_are_uri_templates,
+            l2_legacy_cursor_spellings_and_response_header,
+            l3_l7_legacy_tokens_behind_the_switch,
+            l5_alternate_topics_route_and_need_every_grant,
+            l6_legacy_subscription_events,
+            healthz_and_metrics,
+            max_connections_answers_503_with_a_clear_body,
+            fanout_pattern_cache_sees_patterns_added_later,
+            other_methods_and_query_content_types_are_refused,
+            m5_h_connections_per_token_subject_are_capped_with_429,
+            ]
+            multi_thread: [
+            fanout_700_subscribers_get_every_update_once_in_order,
+            ]
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    /// The macro names every case function, and nothing else.
+    #[test]
+    fn the_macro_lists_every_case() {
+        let source = include_str!("cases.rs");
+        let mut defined: Vec<&str> = source
+            .lines()
+            .filter_map(|l| l.strip_prefix("pub async fn "))
+            .map(|l| &l[..l.find('<').expect("a generic case")])
+            .collect();
+        let mut listed = crate::__mercure_case_list!(@names;).to_vec();
+        defined.sort_unstable();
+        listed.sort_unstable();
+        assert_eq!(defined, listed);
+    }
 }

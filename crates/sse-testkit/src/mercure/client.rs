@@ -1,32 +1,24 @@
-//! Test harness for the hub's HTTP layer: a hub served by
-//! `sse_server::serve` on 127.0.0.1:0, a raw HTTP/1.1 client over tokio TCP
-//! (so the tests see exactly the bytes on the wire), an SSE event parser and
-//! token helpers. Every wait is bounded by [`WAIT`].
+//! A raw HTTP/1.1 client over tokio TCP, so that a test sees exactly the
+//! bytes on the wire (no client library normalizing headers or bodies): a
+//! request read to its end ([`request`], [`Resp`]), an open event stream
+//! read event by event ([`Sse`], [`Ev`]), and the token and form helpers
+//! of the protocol cases. Every wait is bounded by [`WAIT`].
 
-#![allow(dead_code)]
-
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
-use sse_hub::auth::{JwtAlgorithm, VerificationKey};
-use sse_hub::hub::{Hub, HubConfig};
-use sse_hub::store::Store;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
-use tokio::task::JoinHandle;
 
-/// The bound of every wait in these tests.
-pub const WAIT: Duration = Duration::from_secs(15);
-pub const PUB_SECRET: &[u8] = b"publisher-secret-publisher-secret!";
-pub const SUB_SECRET: &[u8] = b"subscriber-secret-subscriber-secret";
-pub const TYPE_H: &str = "https://mercure.rocks/authorization-detail";
-pub const HUB_PATH: &str = "/.well-known/mercure";
+use crate::mercure::{TYPE_H, WAIT};
 
-/// Awaits `f` or fails the test after [`WAIT`].
+/// Awaits `f`, or fails the test after [`WAIT`].
+///
+/// # Panics
+///
+/// When `f` has not finished within [`WAIT`].
 pub async fn bounded<F: Future>(what: &str, f: F) -> F::Output {
     match tokio::time::timeout(WAIT, f).await {
         Ok(v) => v,
@@ -34,160 +26,24 @@ pub async fn bounded<F: Future>(what: &str, f: F) -> F::Output {
     }
 }
 
-/// A hub on a loopback port.
-pub struct TestHub {
-    pub addr: SocketAddr,
-    pub hub: Hub,
-    pub url: String,
-    server: JoinHandle<std::io::Result<()>>,
-}
-
-impl TestHub {
-    /// Binds a port, lets `configure` adjust the config (whose hub URL and
-    /// audience are this port's), and serves the hub on `store`.
-    pub async fn start(store: Arc<dyn Store>, configure: impl FnOnce(&mut HubConfig)) -> TestHub {
-        Self::start_with(configure, |_| store).await
-    }
-
-    /// A hub on a fresh memory store with the configured retention (as
-    /// `sse serve --store memory://` builds it).
-    pub async fn memory(configure: impl FnOnce(&mut HubConfig)) -> TestHub {
-        Self::start_with(configure, |c| c.memory_store() as Arc<dyn Store>).await
-    }
-
-    async fn start_with(
-        configure: impl FnOnce(&mut HubConfig),
-        store: impl FnOnce(&HubConfig) -> Arc<dyn Store>,
-    ) -> TestHub {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let url = format!("http://{addr}{HUB_PATH}");
-        let mut config = HubConfig::new(url.clone());
-        config.auth.publisher_keys =
-            vec![VerificationKey::hmac(JwtAlgorithm::HS256, PUB_SECRET).unwrap()];
-        config.auth.subscriber_keys =
-            vec![VerificationKey::hmac(JwtAlgorithm::HS256, SUB_SECRET).unwrap()];
-        // Most tests subscribe anonymously; the policy tests turn it off.
-        config.allow_anonymous = true;
-        configure(&mut config);
-        let store = store(&config);
-        let hub = Hub::new(config, store).unwrap();
-        let server = tokio::spawn(sse_server::serve(listener, hub.router()).into_future());
-        TestHub {
-            addr,
-            hub,
-            url,
-            server,
-        }
-    }
-
-    /// Shuts the hub down (store closed) and stops the server.
-    pub async fn stop(self) {
-        self.hub.shutdown().await;
-        self.server.abort();
-        let _ = self.server.await;
-    }
-}
-
-/// Requests to a hub under test, in process ([`TestHub`]) or a running
-/// `sse serve` (the binary's own harness): the protocol cases are written
-/// once against this.
-#[allow(async_fn_in_trait)]
-pub trait HubClient {
-    /// The hub's socket address.
-    fn addr(&self) -> SocketAddr;
-    /// The hub URL, also the token audience.
-    fn url(&self) -> &str;
-
-    async fn request(
-        &self,
-        method: &str,
-        target: &str,
-        headers: &[(&str, &str)],
-        body: &[u8],
-    ) -> Resp {
-        request(self.addr(), method, target, headers, body).await
-    }
-
-    async fn get(&self, target: &str, headers: &[(&str, &str)]) -> Resp {
-        self.request("GET", target, headers, b"").await
-    }
-
-    /// A token for this hub's audience, signed with `secret`.
-    fn token(&self, secret: &[u8], actions: &[&str], topics: Vec<Value>, exp_in: i64) -> String {
-        sign(secret, &claims(self.url(), actions, topics, exp_in))
-    }
-
-    /// A publisher token for every topic.
-    fn pub_token(&self) -> String {
-        self.token(PUB_SECRET, &["publish"], vec![exact("*")], 3600)
-    }
-
-    /// A subscriber token for `topics`.
-    fn sub_token(&self, topics: Vec<Value>) -> String {
-        self.token(SUB_SECRET, &["subscribe"], topics, 3600)
-    }
-
-    /// Publishes a form body with a publisher token for every topic.
-    async fn publish(&self, form: &str) -> Resp {
-        let token = self.pub_token();
-        self.publish_with(form, &token).await
-    }
-
-    async fn publish_with(&self, form: &str, token: &str) -> Resp {
-        let auth = format!("Bearer {token}");
-        self.request(
-            "POST",
-            HUB_PATH,
-            &[
-                ("content-type", "application/x-www-form-urlencoded"),
-                ("authorization", &auth),
-            ],
-            form.as_bytes(),
-        )
-        .await
-    }
-
-    /// Publishes and returns the id, asserting a 200.
-    async fn publish_ok(&self, form: &str) -> String {
-        let r = self.publish(form).await;
-        assert_eq!(r.status, 200, "publish {form:?}: {}", r.text());
-        r.text()
-    }
-
-    /// Opens a stream; panics unless it is a 200 event stream.
-    async fn subscribe(&self, query: &str, headers: &[(&str, &str)]) -> Sse {
-        match self.try_subscribe(query, headers).await {
-            Ok(s) => s,
-            Err(r) => panic!("subscribe {query:?} failed: {} {}", r.status, r.text()),
-        }
-    }
-
-    /// Opens a stream, or returns the non-stream answer.
-    async fn try_subscribe(&self, query: &str, headers: &[(&str, &str)]) -> Result<Sse, Resp> {
-        Sse::open(self.addr(), &format!("{HUB_PATH}?{query}"), headers, None).await
-    }
-}
-
-impl HubClient for TestHub {
-    fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    fn url(&self) -> &str {
-        &self.url
-    }
+/// `Bearer <token>`, an `Authorization` value.
+pub fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
 }
 
 /// An HTTP answer read to its end.
 #[derive(Debug)]
 pub struct Resp {
+    /// The status code.
     pub status: u16,
-    pub headers: Vec<(String, String)>,
+    /// Header names (lowercase) and values, in order.
+    pub headers: Headers,
+    /// The body, de-chunked.
     pub body: Vec<u8>,
 }
 
 impl Resp {
+    /// The first value of header `name` (any case).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -195,6 +51,7 @@ impl Resp {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every value of header `name` (any case), in order.
     pub fn header_all(&self, name: &str) -> Vec<&str> {
         self.headers
             .iter()
@@ -203,10 +60,16 @@ impl Resp {
             .collect()
     }
 
+    /// The body as text (invalid UTF-8 replaced).
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
+    /// The body as JSON.
+    ///
+    /// # Panics
+    ///
+    /// When the body is not JSON.
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
@@ -236,7 +99,13 @@ fn write_request(
     bytes
 }
 
-/// One request on a fresh connection (`Connection: close`), read to the end.
+/// One request on a fresh connection (`Connection: close`), read to the
+/// end.
+///
+/// # Panics
+///
+/// When the connection fails, the response head is incomplete, or the
+/// answer has not ended within [`WAIT`].
 pub async fn request(
     addr: SocketAddr,
     method: &str,
@@ -315,9 +184,13 @@ fn decode_chunks(raw: &mut Vec<u8>, out: &mut Vec<u8>) -> bool {
 /// One SSE event as a client sees it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Ev {
+    /// The `id` field.
     pub id: Option<String>,
+    /// The `event` field.
     pub event: Option<String>,
+    /// The `data` lines, joined with `\n`.
     pub data: Option<String>,
+    /// The `retry` field, when it is a number.
     pub retry: Option<u64>,
     /// The raw text of the event, for byte-level checks.
     pub raw: String,
@@ -326,8 +199,10 @@ pub struct Ev {
 /// An open event stream.
 pub struct Sse {
     sock: TcpStream,
+    /// The status code (200).
     pub status: u16,
-    pub headers: Vec<(String, String)>,
+    /// Header names (lowercase) and values, in order.
+    pub headers: Headers,
     raw: Vec<u8>,
     text: Vec<u8>,
     ended: bool,
@@ -345,6 +220,12 @@ impl Sse {
         Self::open_with("GET", addr, target, headers, b"", recv_buffer).await
     }
 
+    /// As [`open`](Self::open), with another method (`QUERY`) and a body.
+    ///
+    /// # Panics
+    ///
+    /// When the connection fails or closes before the response head, or
+    /// nothing arrives within [`WAIT`].
     pub async fn open_with(
         method: &str,
         addr: SocketAddr,
@@ -427,6 +308,7 @@ impl Sse {
         .await
     }
 
+    /// The first value of response header `name` (any case).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -550,6 +432,7 @@ impl Sse {
     }
 }
 
+/// Seconds since the Unix epoch.
 pub fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
