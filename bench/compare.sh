@@ -159,18 +159,7 @@ log "results in $RESULTS"
 SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 # A publisher token for the hub (HS256, the claims sse-hub's minting writes),
 # valid for a day, audience "bench" (the hub is started with --audience bench).
-SSE_BENCH_TOKEN=$(SECRET=$SECRET python3 - <<'PY'
-import base64, hashlib, hmac, json, os, time
-def b64(b): return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-now = int(time.time())
-head = b64(json.dumps({"alg": "HS256", "typ": "at+jwt"}).encode())
-claims = b64(json.dumps({"aud": "bench", "iat": now, "exp": now + 86400,
-    "authorization_details": [{"type": "https://mercure.rocks/authorization-detail",
-        "actions": ["publish"], "topics": [{"match": "*"}]}]}).encode())
-sig = hmac.new(os.environ["SECRET"].encode(), f"{head}.{claims}".encode(), hashlib.sha256).digest()
-print(f"{head}.{claims}.{b64(sig)}")
-PY
-)
+SSE_BENCH_TOKEN=$(SECRET=$SECRET python3 "$ROOT/bench/bench_token.py")
 export SSE_BENCH_TOKEN
 
 SERVER_PID=

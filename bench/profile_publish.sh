@@ -30,18 +30,7 @@ cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; 
 trap cleanup EXIT
 
 SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-SSE_BENCH_TOKEN=$(SECRET=$SECRET python3 - <<'PY'
-import base64, hashlib, hmac, json, os, time
-def b64(b): return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-now = int(time.time())
-head = b64(json.dumps({"alg": "HS256", "typ": "at+jwt"}).encode())
-claims = b64(json.dumps({"aud": "bench", "iat": now, "exp": now + 86400,
-    "authorization_details": [{"type": "https://mercure.rocks/authorization-detail",
-        "actions": ["publish"], "topics": [{"match": "*"}]}]}).encode())
-sig = hmac.new(os.environ["SECRET"].encode(), f"{head}.{claims}".encode(), hashlib.sha256).digest()
-print(f"{head}.{claims}.{b64(sig)}")
-PY
-)
+SSE_BENCH_TOKEN=$(SECRET=$SECRET python3 bench/bench_token.py)
 export SSE_BENCH_TOKEN PUB_PEER=hub PUB_OUT=$work/wrk.json
 # The same wrk script as compare.sh's publish scenario.
 sed -n "/^cat >\"\$PUB_LUA\" <<'LUA'/,/^LUA/p" bench/compare.sh | sed '1d;$d' >"$work/publish.lua"
