@@ -14,7 +14,7 @@
 #                                    the compare section of BENCHMARKS.md
 #   bench/compare.sh --quick         every scenario at tiny sizes (~2 min); prints
 #                                    the table, leaves BENCHMARKS.md alone
-#   options: --peers hub-memory,nchan   --scenarios idle,broadcast,latency,topics,churn,slow
+#   options: --peers hub-memory,nchan   --scenarios idle,broadcast,latency,topics,churn,slow,publish
 #            --results DIR (default target/compare/<time>)   --write | --no-write
 #   env SSE_SERVE_BIN=PATH: run that `sse` binary as the hub (A/B of a change)
 #
@@ -26,7 +26,11 @@
 # a step loses events or slips; 2b latency: 10k subscribers × 10 updates/s,
 # latency and CPU per delivery; 3 10,000 subscribers on 1,000 topics at
 # 1,000 updates/s; 4 churn; 5 slow consumers (10% stop reading, then resume;
-# run with and without them). Sizes and durations are set just below.
+# run with and without them); 6 publish: publishes/s through HTTP with 64
+# keep-alive connections (wrk, round robin over 1,000 topics, no
+# subscribers), the hub's form publish with a bearer token against nchan's
+# publish endpoint (axum has none and is skipped). Sizes and durations are
+# set just below.
 #
 # Every run also records how busy core 0 was with anything but the server
 # (other processes on a shared machine): the table flags runs where that
@@ -39,7 +43,7 @@ CMDLINE="bench/compare.sh${*:+ $*}"
 QUICK=0
 WRITE=
 PEERS="hub-memory hub-sqlite nchan axum"
-SCENARIOS="idle broadcast latency topics churn slow"
+SCENARIOS="idle broadcast latency topics churn slow publish"
 RESULTS=
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
@@ -58,7 +62,7 @@ while (($#)); do
 done
 for scenario in $SCENARIOS; do
   case $scenario in
-    idle | broadcast | latency | topics | churn | slow) ;;
+    idle | broadcast | latency | topics | churn | slow | publish) ;;
     *) echo "compare.sh: unknown scenario $scenario (see --help)" >&2; exit 64 ;;
   esac
 done
@@ -79,6 +83,7 @@ if ((QUICK)); then
   TOP_N=300; TOP_TOPICS=30; TOP_RATE=100; TOP_SECS=2
   CH_N=200; CH_TOPICS=10; CH_RATE=50; CH_CHURN=20; CH_SECS=2
   SL_N=200; SL_RATE=20; SL_SECS=2; SL_PAYLOAD=1024
+  PUB_CONNS=64; PUB_SECS=2; PUB_ROUNDS=1
   DRAIN=2
 else
   IDLE_SIZES="10000 19000"; HOLD=2
@@ -90,6 +95,8 @@ else
   # buffer (tcp_wmem max 4 MiB, about half of it payload) can absorb, so the
   # server itself has to hold, drop or cut.
   SL_N=500; SL_RATE=200; SL_SECS=10; SL_PAYLOAD=2048
+  # Publishing: the median of three 10-second rounds per peer.
+  PUB_CONNS=64; PUB_SECS=10; PUB_ROUNDS=3
   DRAIN=3
 fi
 # First sweep step, in deliveries per second offered (subscribers × rate);
@@ -108,6 +115,7 @@ log() { printf '[compare %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 need_pkgs=()
 command -v nginx >/dev/null || need_pkgs+=(nginx)
 [ -f /usr/lib/nginx/modules/ngx_nchan_module.so ] || need_pkgs+=(libnginx-mod-nchan)
+[ "$SCENARIOS" = "${SCENARIOS/publish/}" ] || command -v wrk >/dev/null || need_pkgs+=(wrk)
 for tool in taskset python3 curl; do
   command -v "$tool" >/dev/null || need_pkgs+=("$([ "$tool" = taskset ] && echo util-linux || echo "$tool")")
 done
@@ -151,18 +159,7 @@ log "results in $RESULTS"
 SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 # A publisher token for the hub (HS256, the claims sse-hub's minting writes),
 # valid for a day, audience "bench" (the hub is started with --audience bench).
-SSE_BENCH_TOKEN=$(SECRET=$SECRET python3 - <<'PY'
-import base64, hashlib, hmac, json, os, time
-def b64(b): return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-now = int(time.time())
-head = b64(json.dumps({"alg": "HS256", "typ": "at+jwt"}).encode())
-claims = b64(json.dumps({"aud": "bench", "iat": now, "exp": now + 86400,
-    "authorization_details": [{"type": "https://mercure.rocks/authorization-detail",
-        "actions": ["publish"], "topics": [{"match": "*"}]}]}).encode())
-sig = hmac.new(os.environ["SECRET"].encode(), f"{head}.{claims}".encode(), hashlib.sha256).digest()
-print(f"{head}.{claims}.{b64(sig)}")
-PY
-)
+SSE_BENCH_TOKEN=$(SECRET=$SECRET python3 "$ROOT/bench/bench_token.py")
 export SSE_BENCH_TOKEN
 
 SERVER_PID=
@@ -380,6 +377,95 @@ scenario_slow() {
     run "slow-$peer-$f" "$peer" slow "{\"n\":$SL_N,\"rate\":$SL_RATE,\"slow\":$f,\"payload\":$SL_PAYLOAD}" \
       -n "$SL_N" --rate "$SL_RATE" --duration "$SL_SECS" --payload "$SL_PAYLOAD" \
       --slow-fraction "$f" --slow-resume "${COMMON[@]}"
+  done
+}
+
+# wrk's script for the publish scenario: 1,000 requests formatted once (a
+# topic each), then sent round robin, so the load generator spends no Lua
+# per request and both peers get the same 100-byte payload. `done` writes
+# the figures as JSON to the file PUB_OUT names.
+PUB_LUA=$RESULTS/publish.lua
+cat >"$PUB_LUA" <<'LUA'
+local peer = os.getenv("PUB_PEER")
+local reqs, i = {}, 0
+init = function()
+  local data = string.rep("x", 100)
+  for t = 1, 1000 do
+    if peer == "nchan" then
+      reqs[t] = wrk.format("POST", "/pub?id=t" .. t, { ["Content-Type"] = "text/plain" }, data)
+    else
+      reqs[t] = wrk.format("POST", "/.well-known/mercure", {
+        ["Content-Type"] = "application/x-www-form-urlencoded",
+        ["Authorization"] = "Bearer " .. os.getenv("SSE_BENCH_TOKEN"),
+      }, "topic=https%3A%2F%2Fexample.com%2Ft%2F" .. t .. "&data=" .. data)
+    end
+  end
+end
+request = function()
+  i = i % #reqs + 1
+  return reqs[i]
+end
+done = function(summary, latency, _)
+  local e = summary.errors
+  local f = assert(io.open(os.getenv("PUB_OUT"), "w"))
+  f:write(string.format(
+    '{"requests":%d,"duration_us":%d,"non_2xx_3xx":%d,"socket_errors":%d,' ..
+    '"latency_us":{"p50":%d,"p99":%d,"max":%d}}',
+    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50), latency:percentile(99), latency.max))
+  f:close()
+end
+LUA
+
+# run_publish NAME PEER 'PARAMS-JSON': one fresh server, one wrk run on core
+# 1; the server's CPU ticks and wrk's own CPU go into NAME.json beside
+# wrk's figures.
+run_publish() {
+  local name=$1 peer=$2 params=$3
+  next_port
+  local port=$PORT
+  start_server "$peer" "$port" "$RESULTS/$name.server.log"
+  RUN_JSON=$RESULTS/$name.json
+  RUN_NAME=$name
+  local rc=0 busy0 srv0 t0 busy1 srv1 t1 load_s
+  busy0=$(core0_busy) srv0=$(pids_ticks "$MEASURE_PIDS") t0=$(date +%s%N)
+  # bash's `time` gives wrk's own CPU: near 100% of core 1 means the load
+  # generator, not the server, set the pace.
+  load_s=$( { TIMEFORMAT='%U %S'; time PUB_PEER=$peer PUB_OUT=$RESULTS/$name.wrk.json \
+    "${PRIO[@]}" taskset -c 1 wrk -t1 -c"$PUB_CONNS" -d"${PUB_SECS}s" -s "$PUB_LUA" \
+    "http://127.0.0.1:$port" >"$RESULTS/$name.stderr" 2>&1; } 2>&1) || rc=$?
+  busy1=$(core0_busy) srv1=$(pids_ticks "$MEASURE_PIDS") t1=$(date +%s%N)
+  stop_server
+  local noise
+  noise=$(awk -v b="$((busy1 - busy0))" -v s="$((srv1 - srv0))" -v ns="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { v = (b - s) / hz / (ns / 1e9) * 100; if (v < 0) v = 0; printf "%.1f", v }')
+  [ "$rc" -eq 0 ] || { log "$name: wrk failed (status $rc):"; tail -5 "$RESULTS/$name.stderr" >&2; }
+  python3 - "$RESULTS/$name.wrk.json" "$((srv1 - srv0))" "$(getconf CLK_TCK)" "$((t1 - t0))" "$load_s" >"$RUN_JSON" <<'PY' || true
+import json, sys
+w = json.load(open(sys.argv[1]))
+ticks, hz, ns = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+user, system = (float(x) for x in sys.argv[5].split())
+secs = w["duration_us"] / 1e6
+cpu_s = ticks / hz
+print(json.dumps({"publish_http": dict(w,
+    publishes_per_second=w["requests"] / secs if secs else None,
+    load_core_pct=(user + system) / secs * 100 if secs else None),
+  "server": {"cpu_us_per_publish": cpu_s * 1e6 / w["requests"] if w["requests"] else None,
+             "core_pct": cpu_s / (ns / 1e9) * 100}}))
+PY
+  printf '{"name":"%s","peer":"%s","scenario":"%s","rc":%d,"core0_other_pct":%s,"params":%s}\n' \
+    "$name" "$peer" publish "$rc" "$noise" "$params" >>"$MANIFEST"
+  log "$name: $(python3 "$ROOT/bench/render.py" brief "$RUN_JSON" 2>/dev/null || echo 'no summary'); core 0 other work ${noise}%"
+}
+
+scenario_publish() {
+  local peer=$1 round
+  if [ "$peer" = axum ]; then
+    log "publish: axum has no publish endpoint of its own; skipped"
+    return 0
+  fi
+  for ((round = 1; round <= PUB_ROUNDS; round++)); do
+    run_publish "pub-$peer-$round" "$peer" "{\"conns\":$PUB_CONNS,\"round\":$round}"
   done
 }
 

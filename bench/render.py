@@ -144,10 +144,29 @@ def gen_busy(s):
     return bool(cpu and secs and cpu > 0.85 * secs)
 
 
+def publish_median(runs, peer):
+    """The publish run of `peer` with the median publishes/s (the rounds of
+    one peer), or None."""
+    rs = [r for r in runs if r["scenario"] == "publish" and r["peer"] == peer
+          and get(r["summary"], "publish_http", "publishes_per_second") is not None]
+    if not rs:
+        return None
+    rs.sort(key=lambda r: r["summary"]["publish_http"]["publishes_per_second"])
+    return rs[(len(rs) - 1) // 2]
+
+
 def brief(path):
     s = load(path)
     if s is None:
         return "no summary"
+    if "publish_http" in s:
+        p = s["publish_http"]
+        lat = p.get("latency_us") or {}
+        return (
+            f"{rate(p.get('publishes_per_second'))} publishes, p50 {ms(lat.get('p50'))} p99 {ms(lat.get('p99'))}, "
+            f"server CPU {us(get(s, 'server', 'cpu_us_per_publish'))}/publish ({get(s, 'server', 'core_pct') or 0:.0f}% of its core), "
+            f"wrk {p.get('load_core_pct') or 0:.0f}% of core 1, {p['non_2xx_3xx']} error answers, {p['socket_errors']} socket errors"
+        )
     d = s["delivery"]
     lat = s.get("latency_us") or {}
     srv = s.get("server") or {}
@@ -429,6 +448,40 @@ def table(results):
             )
         w("")
 
+    pubs = [r for r in runs if r["scenario"] == "publish"]
+    if pubs:
+        prm = pubs[0]["params"]
+        nrounds = max(r["params"].get("round", 1) for r in pubs)
+        w(f"### 6. Publishing: publishes/s through HTTP, {prm['conns']} connections, server on one core")
+        w("")
+        w(
+            "`wrk` on core 1 sends 100-byte publishes round robin over 1,000 topics, nobody "
+            "subscribed: the hub's form publish with a bearer token (SQLite durable before the "
+            "200), nchan's `POST /pub?id=…`. "
+            + (f"Median of {nrounds} rounds per peer (min – max given). " if nrounds > 1 else "")
+            + "A load core near 100% means wrk set the pace: the figure is then a lower bound."
+        )
+        w("")
+        w("| peer | publishes/s | min – max | p50 | p99 | server CPU per publish | server core busy | wrk core busy | error answers |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+        for p in peers:
+            r = publish_median(runs, p)
+            if r is None:
+                continue
+            s = r["summary"]
+            ph = s["publish_http"]
+            all_rates = [get(x["summary"], "publish_http", "publishes_per_second") for x in pubs if x["peer"] == p]
+            all_rates = [v for v in all_rates if v is not None]
+            lat = ph.get("latency_us") or {}
+            errs = ph["non_2xx_3xx"] + ph["socket_errors"]
+            w(
+                f"| {PEER_NAMES[p]}{noise(r)} | {rate(ph['publishes_per_second'])} | "
+                f"{rate(min(all_rates))} – {rate(max(all_rates))} | {ms(lat.get('p50'))} | {ms(lat.get('p99'))} | "
+                f"{us(get(s, 'server', 'cpu_us_per_publish'))} | {get(s, 'server', 'core_pct'):.0f}% | "
+                f"{ph.get('load_core_pct', 0):.0f}% | {errs or 'none'} |"
+            )
+        w("")
+
     # Targets.
     w("### Targets (ratios within this run)")
     w("")
@@ -481,11 +534,25 @@ def table(results):
                 get(find("latency", "nchan"), "server", "cpu_us_per_delivery"),
                 us, 0.8, True, (find_run("latency", o), find_run("latency", "nchan")),
             )
+        if pubs:
+            want, what = (2.0, "≥ 2x nchan") if o == "hub-memory" else (1.0, "≥ nchan")
+            mine, theirs = publish_median(runs, o), publish_median(runs, "nchan")
+            wrk_bound = any(
+                (get(r["summary"], "publish_http", "load_core_pct") or 0) > 95
+                for r in (mine, theirs) if r is not None
+            )
+            ratio_row(
+                f"publishes/s on one core, {pubs[0]['params']['conns']} connections, {PEER_NAMES[o]}: {what}"
+                + (" (wrk saturated its core: a lower bound)" if wrk_bound else ""),
+                get(mine and mine["summary"], "publish_http", "publishes_per_second"),
+                get(theirs and theirs["summary"], "publish_http", "publishes_per_second"),
+                rate, want, False, (mine, theirs),
+            )
         # No loss anywhere except where the slow-consumer policy cuts, and
         # none after resume. Sweep steps past saturation are expected to fail.
         bad = []
         for r in runs:
-            if r["peer"] != o or r["scenario"] == "broadcast":
+            if r["peer"] != o or r["scenario"] in ("broadcast", "publish"):
                 continue
             s = r["summary"]
             if s is None:
@@ -496,7 +563,9 @@ def table(results):
             sr = s.get("slow_resume")
             if sr and (sr["lost"] or sr["duplicated"]):
                 bad.append(f"{r['name']}: {sr['lost']} lost after resume")
-        checked = len([r for r in runs if r["peer"] == o and r["scenario"] != "broadcast"])
+        checked = len([r for r in runs if r["peer"] == o and r["scenario"] not in ("broadcast", "publish")])
+        if not checked:
+            continue
         figure = "; ".join(bad) if bad else f"0 lost in {checked} runs, slow subscribers included after resuming"
         w(
             f"| no lost events, {PEER_NAMES[o]} (every scenario but the sweep, whose last step fails by design) | "

@@ -153,14 +153,20 @@ async fn m24_jwks_background_refresh_drops_removed_keys_and_a_failed_one_keeps_t
         .unwrap();
     let auth = authorizer(&keys);
     assert_eq!(keys.keys().len(), 2);
+    // One token, used twice: the second check is answered by the
+    // authorizer's verified-token cache.
+    let es_token = es.token();
+    assert!(accepted(&auth, &es_token).await);
+    assert!(accepted(&auth, &es_token).await);
     // Let the background task start its first wait before time moves.
     tokio::task::yield_now().await;
 
     // The provider removed `es`: within one interval it is no longer
-    // accepted.
+    // accepted, the token the cache holds included.
     write_set(&path, &[&ed]);
     tokio::time::advance(Duration::from_secs(601)).await;
     until("the background refresh", || keys.keys().len() == 1).await;
+    assert!(!accepted(&auth, &es_token).await);
     assert!(!accepted(&auth, &es.token()).await);
     assert!(accepted(&auth, &ed.token()).await);
 

@@ -10,8 +10,8 @@
 //! keeps each one's fastest run, timed with the thread's CPU clock: time
 //! spent descheduled does not count, and the minimum is the least disturbed
 //! run. (`benches/decode.rs` is the criterion benchmark; this complements it
-//! when other work shares the machine.) With `DECODER INPUT` it decodes that
-//! input once, for a profiler.
+//! when other work shares the machine.) With `DECODER INPUT [TIMES]` it
+//! decodes that input once (or TIMES times), for a profiler.
 
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
@@ -100,7 +100,11 @@ fn inputs() -> Vec<(&'static str, Vec<Bytes>, usize)> {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if let [decoder, name] = &args[..] {
+    if let [decoder, name, rest @ ..] = &args[..] {
+        // An optional repeat count makes a profile long enough to sample.
+        let times: usize = rest
+            .first()
+            .map_or(1, |n| n.parse().expect("a repeat count"));
         let (_, f) = DECODERS
             .iter()
             .find(|(d, _)| d == decoder)
@@ -109,7 +113,9 @@ fn main() {
             .into_iter()
             .find(|(n, ..)| n == name)
             .expect("input name");
-        assert_eq!(f(&chunks), events);
+        for _ in 0..times {
+            assert_eq!(f(&chunks), events);
+        }
         return;
     }
     println!("| input | decoder | ns/event (min CPU) | sse-wire speed-up |");

@@ -208,6 +208,51 @@ impl Held {
     }
 }
 
+/// A line at least this long (or half of `max_line`, when that is less)
+/// makes the decoder expect more like it: see [`Parser::line_hint`].
+const LONG_LINE: usize = 8 * 1024;
+
+/// Makes room for `n` more bytes in `buf`. `BytesMut::reserve` on a buffer
+/// shared with an earlier region copies the consumed prefix along with the
+/// pending line; a long pending line is instead moved alone into a buffer
+/// sized for the line expected (`hint`) or twice what it holds, so it moves
+/// a bounded number of times however it is chunked. Capacity stays below
+/// `max_line + 2 + n` (the line, its break, the chunk being pushed).
+fn grow_for(buf: &mut BytesMut, n: usize, hint: usize, limits: Limits) {
+    if buf.capacity() - buf.len() >= n {
+        return;
+    }
+    let len = buf.len();
+    if len < long_line(limits) {
+        buf.reserve(n);
+        return;
+    }
+    let want = (2 * len).max(hint).min(limits.max_line + 2);
+    let mut grown = BytesMut::with_capacity(want.max(len) + n);
+    grown.extend_from_slice(buf);
+    *buf = grown;
+}
+
+/// The last line break in `chunk`, whose first is at `first`. Forward
+/// searches (faster than `memrchr2`) while the lines are few, as they are
+/// where lines are long; a chunk of many short lines falls back to one
+/// backward search.
+fn last_break(chunk: &[u8], first: usize) -> usize {
+    let mut last = first;
+    for _ in 0..4 {
+        match memchr::memchr2(b'\n', b'\r', &chunk[last + 1..]) {
+            Some(i) => last += 1 + i,
+            None => return last,
+        }
+    }
+    memchr::memrchr2(b'\n', b'\r', &chunk[last..]).map_or(last, |i| last + i)
+}
+
+/// The length from which a line counts as long, for these limits.
+fn long_line(limits: Limits) -> usize {
+    (limits.max_line / 2).clamp(1, LONG_LINE)
+}
+
 /// The smallest allocation for joined data. Each dispatched event splits its
 /// data off the join buffer, so one allocation serves many events.
 const JOIN_CHUNK: usize = 8 * 1024;
@@ -286,9 +331,48 @@ impl Decoder {
     /// frames it completes with [`next_frame`](Decoder::next_frame) before
     /// pushing more: that is what keeps the buffer within the limits.
     pub fn push(&mut self, chunk: &[u8]) {
-        if self.parser.failed.is_none() {
-            self.buf.extend_from_slice(chunk);
+        if self.parser.failed.is_some() {
+            return;
         }
+        let p = &mut self.parser;
+        // Long lines expected, nothing undecoded and the buffer already
+        // scanned: the chunk may end the pending line and start the next
+        // long one, which then gets a buffer of its own, big enough to be
+        // copied into once and never moved.
+        if p.line_hint > 0 && p.at == p.region.len() && p.scan_from >= self.buf.len() {
+            // This forward search is the one `refill` would make: what it
+            // finds is handed on, so no byte is scanned twice.
+            let Some(first) = memchr::memchr2(b'\n', b'\r', chunk) else {
+                grow_for(&mut self.buf, chunk.len(), p.line_hint, p.limits);
+                self.buf.extend_from_slice(chunk);
+                p.scan_from = self.buf.len();
+                return;
+            };
+            let last = last_break(chunk, first);
+            if self.buf.capacity() - self.buf.len() < last + 1 + p.line_hint {
+                let (head, tail) = chunk.split_at(last + 1);
+                grow_for(&mut self.buf, head.len(), p.line_hint, p.limits);
+                p.scan_from = self.buf.len() + first;
+                self.buf.extend_from_slice(head);
+                let mut done = std::mem::take(&mut self.buf);
+                // `done` ends with a line break, so this moves all of it
+                // into the region and cannot fail. It drops the previous
+                // region first, so the allocation below can reuse its memory
+                // (still in cache) once the caller has dropped its events.
+                let _ = p.refill(&mut done);
+                drop(done);
+                self.buf = BytesMut::with_capacity(p.line_hint + chunk.len());
+                self.buf.extend_from_slice(tail);
+                p.scan_from = tail.len(); // the tail holds no break
+                return;
+            }
+            grow_for(&mut self.buf, chunk.len(), p.line_hint, p.limits);
+            p.scan_from = self.buf.len() + first;
+            self.buf.extend_from_slice(chunk);
+            return;
+        }
+        grow_for(&mut self.buf, chunk.len(), p.line_hint, p.limits);
+        self.buf.extend_from_slice(chunk);
     }
 
     /// The next complete frame, or `None` when more input is needed.
@@ -402,6 +486,12 @@ struct Parser {
     /// it, a long line arriving in small chunks would be rescanned from its
     /// start on every chunk (quadratic time).
     scan_from: usize,
+    /// The length expected of the next line, when the last line that spanned
+    /// several pushes was long (0 otherwise): [`Decoder::push`] gives such a
+    /// line a buffer of this size up front, so that its bytes are copied
+    /// once, from the chunk, and then shared as the event's data. At most
+    /// `max_line + 2`; halves with every refill whose first line is short.
+    line_hint: usize,
     /// The previous line ended with a CR that was the last byte buffered: an
     /// LF at the start of the next input belongs to that line break.
     pending_cr: bool,
@@ -428,6 +518,7 @@ impl Parser {
             at: 0,
             first_break: 0,
             scan_from: 0,
+            line_hint: 0,
             pending_cr: false,
             bom_pending: true,
             data: Data::None,
@@ -445,6 +536,7 @@ impl Parser {
         self.region = Bytes::new();
         self.at = 0;
         self.scan_from = 0;
+        self.line_hint = 0;
         self.id_changed = false;
         self.pending_cr = false;
         self.bom_pending = true;
@@ -598,8 +690,14 @@ impl Parser {
         let rest = self.region.get(at..)?;
         let value = rest.strip_prefix(b"data:")?;
         let skip = usize::from(value.first() == Some(&b' '));
-        let len = find_line_break(&value[skip..])?;
         let from = at + 5 + skip;
+        // A long line that spanned pushes ends at the break `refill` found:
+        // it is not scanned a second time.
+        let len = if from <= self.first_break {
+            self.first_break - from
+        } else {
+            find_line_break(&value[skip..])?
+        };
         let end = from + len;
         // The data line's break, then the blank line that dispatches: LF LF
         // or CRLF CRLF.
@@ -644,6 +742,14 @@ impl Parser {
                     memchr::memrchr2(b'\n', b'\r', &buf[first..]).map_or(first, |j| first + j);
                 self.region = buf.split_to(last + 1).freeze();
                 self.first_break = first;
+                // `first` is the length of the line that was pending.
+                self.line_hint = if first >= long_line(self.limits) {
+                    (first + 2).min(self.limits.max_line + 2)
+                } else if self.line_hint / 2 >= long_line(self.limits) {
+                    self.line_hint / 2
+                } else {
+                    0
+                };
                 // What is left holds no break: the backward search saw it all.
                 self.scan_from = buf.len();
                 Ok(true)

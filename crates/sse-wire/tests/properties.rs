@@ -168,3 +168,62 @@ proptest! {
         }
     }
 }
+
+/// Streams of long data lines (and short lines between them), for the path
+/// that gives an expected long line a buffer of its own (`Decoder::push`
+/// with a line hint): with `max_line` 600, lines of 300 bytes and more
+/// count as long.
+fn long_lines() -> impl Strategy<Value = Vec<u8>> {
+    let line = prop_oneof![
+        (250usize..700, any::<u8>()).prop_map(|(n, b)| {
+            let mut l = b"data: ".to_vec();
+            l.extend((0..n).map(|i| b'a' + ((i + usize::from(b)) % 26) as u8));
+            l
+        }),
+        Just(b"id: 7".to_vec()),
+        Just(b"event: x".to_vec()),
+        Just(b": c".to_vec()),
+        Just(Vec::new()),
+    ];
+    let brk = prop_oneof![Just(&b"\n"[..]), Just(&b"\r\n"[..]), Just(&b"\r"[..])];
+    proptest::collection::vec((line, brk), 0..24).prop_map(|v| {
+        v.into_iter()
+            .flat_map(|(mut l, b)| {
+                l.extend_from_slice(b);
+                l
+            })
+            .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn long_lines_in_any_chunks_decode_like_the_reference(
+        input in long_lines(),
+        chunk in 1usize..900,
+    ) {
+        let limits = Limits::default().with_max_line(600).with_max_event(4096);
+        let mut dec = Decoder::with_limits(limits);
+        let mut frames = Vec::new();
+        let mut failed = false;
+        for part in input.chunks(chunk) {
+            dec.push(part);
+            loop {
+                match dec.next_frame() {
+                    Ok(Some(f)) => frames.push(f),
+                    Ok(None) => break,
+                    Err(_) => { failed = true; break }
+                }
+            }
+            prop_assert!(dec.buffered() <= 600 + chunk);
+            if failed { break }
+        }
+        let whole = fast_chunked(&input, &[], "", limits);
+        if let (false, Ok(whole)) = (failed, whole) {
+            prop_assert_eq!(&frames, &whole.frames);
+            prop_assert_eq!(whole, reference(&input, ""));
+        }
+    }
+}

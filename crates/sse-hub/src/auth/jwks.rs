@@ -226,6 +226,12 @@ impl JwksKeys {
         }
     }
 
+    /// How many refreshes have replaced the keys: a token verified at one
+    /// generation is verified again at the next (the verified-token cache).
+    pub(crate) fn generation(&self) -> u64 {
+        self.inner.generation.load(Ordering::Acquire)
+    }
+
     /// Fetches the set now (waiting for a refresh already in flight first)
     /// and returns the number of usable keys.
     ///

@@ -34,6 +34,9 @@ mod grants;
 mod jwks;
 mod jwt;
 mod mint;
+mod token_cache;
+
+use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
@@ -47,6 +50,7 @@ pub use jwks::{
 };
 pub use jwt::{InvalidKey, JwtAlgorithm, VerificationKey};
 pub use mint::{mint_hs256, mint_legacy_hs256, MintError, TokenSpec};
+use token_cache::{TokenCache, Verdict};
 
 use crate::topic::{form_pairs, HubUrl, Topic, TopicMatcher};
 use crate::Update;
@@ -177,7 +181,9 @@ pub enum TokenTransport {
 /// A validated token: who, until when, and what it grants.
 #[derive(Clone, Debug)]
 pub struct Credentials {
-    grants: Grants,
+    /// Shared: a cached token's credentials are handed out without copying
+    /// the grants.
+    grants: Arc<Grants>,
     expires_at: Option<u64>,
     subject: Option<String>,
     issuer: Option<String>,
@@ -269,11 +275,19 @@ pub fn may_receive(credentials: Option<&Credentials>, update: &Update, hub: &Hub
 }
 
 /// Validates tokens and decides grants for one hub.
+///
+/// Tokens that verified are remembered (keyed by the token's bytes and the
+/// role; at most 1,024 tokens and 1 MiB of them, oldest dropped first), so
+/// a client sending the same token with every request pays for the
+/// signature and the claims once. A remembered token is checked again for
+/// `exp` and `nbf` on every use, and forgotten when a JWK Set of its role is
+/// refreshed; clones of an `Authorizer` share what it remembers.
 #[derive(Clone, Debug)]
 pub struct Authorizer {
     config: AuthConfig,
     hub: HubUrl,
     metadata_url: String,
+    tokens: Arc<TokenCache>,
 }
 
 impl Authorizer {
@@ -287,6 +301,7 @@ impl Authorizer {
             config,
             hub,
             metadata_url,
+            tokens: Arc::default(),
         }
     }
 
@@ -491,11 +506,36 @@ impl Authorizer {
         if token.len() > self.config.max_token_len {
             return Err(self.invalid_token("the token is too long"));
         }
-        self.check(role, keys, token, now, transport)
-            .map_err(|fault| self.refuse_token(role, token, fault))
+        // Read before verifying: a refresh that lands meanwhile makes the
+        // entry stale rather than wrongly fresh.
+        let generations: Vec<u64> = self.jwks(role).iter().map(JwksKeys::generation).collect();
+        let leeway = self.config.leeway_secs;
+        if let Some(mut credentials) =
+            self.tokens
+                .get(role, token.as_bytes(), now, leeway, &generations)
+        {
+            credentials.transport = transport;
+            return Ok(credentials);
+        }
+        let (credentials, exp, nbf) = self
+            .check(role, keys, token, now, transport)
+            .map_err(|fault| self.refuse_token(role, token, fault))?;
+        self.tokens.insert(
+            role,
+            token.as_bytes(),
+            Verdict {
+                credentials: &credentials,
+                exp,
+                nbf,
+                generations,
+            },
+        );
+        Ok(credentials)
     }
 
     /// Every M24/M30/L3 check of `token`; the fault says which failed.
+    /// With the credentials come `exp` and `nbf`, which a cached token is
+    /// checked against again.
     fn check(
         &self,
         role: Role,
@@ -503,7 +543,7 @@ impl Authorizer {
         token: &str,
         now: u64,
         transport: TokenTransport,
-    ) -> Result<Credentials, &'static str> {
+    ) -> Result<(Credentials, Option<f64>, Option<f64>), &'static str> {
         // The configured keys, then a snapshot of each JWK Set (a refresh
         // that lands meanwhile is seen by the next request).
         let snapshots: Vec<std::sync::Arc<[VerificationKey]>> =
@@ -533,7 +573,8 @@ impl Authorizer {
             Some(exp) if now_f >= exp + leeway => return Err("the token has expired"),
             _ => {}
         }
-        if let Some(nbf) = jwt::numeric_date(claims, "nbf")? {
+        let nbf = jwt::numeric_date(claims, "nbf")?;
+        if let Some(nbf) = nbf {
             if now_f + leeway < nbf {
                 return Err("the token is not valid yet");
             }
@@ -564,8 +605,8 @@ impl Authorizer {
         } else {
             grants::from_authorization_details(claims, &self.hub, limits)
         }?;
-        Ok(Credentials {
-            grants,
+        let credentials = Credentials {
+            grants: Arc::new(grants),
             // `as` saturates; a past `exp` was refused above.
             expires_at: exp.map(|e| e.max(0.0) as u64),
             subject: string_claim(claims, "sub"),
@@ -573,7 +614,8 @@ impl Authorizer {
             legacy,
             transport,
             hub: self.hub.clone(),
-        })
+        };
+        Ok((credentials, exp, nbf))
     }
 
     /// Finds and validates the request's token for `role`; `Ok(None)` when
