@@ -60,7 +60,9 @@ pub struct HubRoutes {
     hub: Hub,
     healthz: Option<String>,
     metrics: Option<String>,
-    debug_page: Option<(String, Arc<str>)>,
+    /// The page's path and bytes (shared: each request clones a handle,
+    /// not the page).
+    debug_page: Option<(String, bytes::Bytes)>,
 }
 
 impl HubRoutes {
@@ -91,8 +93,8 @@ impl HubRoutes {
     /// Also serves `html` (made with [`crate::debug_page::render`]) at
     /// `path`.
     #[must_use]
-    pub fn with_debug_page(mut self, path: &str, html: impl Into<Arc<str>>) -> Self {
-        self.debug_page = Some((path.to_owned(), html.into()));
+    pub fn with_debug_page(mut self, path: &str, html: impl Into<String>) -> Self {
+        self.debug_page = Some((path.to_owned(), bytes::Bytes::from(html.into())));
         self
     }
 
@@ -141,8 +143,8 @@ impl HubRoutes {
             router = router.route(
                 &path,
                 get(move || {
-                    let html = Arc::clone(&html);
-                    async move { Html(html.to_string()) }
+                    let html = html.clone();
+                    async move { Html(html) }
                 }),
             );
         }
