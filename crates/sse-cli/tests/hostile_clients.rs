@@ -934,7 +934,10 @@ fn a_subscribe_with_a_64_kib_head_reads_the_whole_431() {
         let a = exchange(&hub.addr, &raw)
             .unwrap_or_else(|e| panic!("try {i} of {tries}: {e} instead of the 431"));
         assert_eq!(a.status, 431, "{a:?}");
-        assert_eq!(a.body, "request head too large: at most 16384 bytes\n", "{a:?}");
+        assert_eq!(
+            a.body, "request head too large: at most 16384 bytes\n",
+            "{a:?}"
+        );
     }
     healthy(&hub.addr);
 }

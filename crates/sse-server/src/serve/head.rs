@@ -68,9 +68,10 @@ impl Refusal {
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
                 format!("too many request headers: at most {MAX_HEADERS}"),
             ),
-            Refusal::Malformed(why) => {
-                (StatusCode::BAD_REQUEST, format!("malformed request head: {why}"))
-            }
+            Refusal::Malformed(why) => (
+                StatusCode::BAD_REQUEST,
+                format!("malformed request head: {why}"),
+            ),
             Refusal::Timeout => (
                 StatusCode::REQUEST_TIMEOUT,
                 format!(
@@ -229,11 +230,26 @@ mod tests {
             (&["identity, chunked"], Err(Refusal::UnknownCoding)),
             (&["gzip, chunked"], Err(Refusal::UnknownCoding)),
             (&["gzip", "chunked"], Err(Refusal::UnknownCoding)),
-            (&["foo"], Err(bad("chunked is not the final transfer coding"))),
-            (&["chunked, gzip"], Err(bad("chunked is not the final transfer coding"))),
-            (&["chunked", "gzip"], Err(bad("chunked is not the final transfer coding"))),
-            (&["chunked;x=1"], Err(bad("chunked is not the final transfer coding"))),
-            (&["chunked, chunked"], Err(bad("chunked applied more than once"))),
+            (
+                &["foo"],
+                Err(bad("chunked is not the final transfer coding")),
+            ),
+            (
+                &["chunked, gzip"],
+                Err(bad("chunked is not the final transfer coding")),
+            ),
+            (
+                &["chunked", "gzip"],
+                Err(bad("chunked is not the final transfer coding")),
+            ),
+            (
+                &["chunked;x=1"],
+                Err(bad("chunked is not the final transfer coding")),
+            ),
+            (
+                &["chunked, chunked"],
+                Err(bad("chunked applied more than once")),
+            ),
             (&["", " , "], Err(bad("empty Transfer-Encoding"))),
             (&[], Ok(())),
         ];
