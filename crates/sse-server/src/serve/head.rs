@@ -27,8 +27,9 @@ pub(crate) enum HeadError {
     NotOurs,
     /// The connection failed, or sent nothing within [`HEAD_TIMEOUT`].
     Io,
-    /// A head we answer with an error and close: too large, too many
-    /// headers, malformed, or too slow.
+    /// A head we answer with an error and close (after a linger, see
+    /// `linger`): too large, too many headers, malformed, too slow, or
+    /// with a transfer coding we do not implement.
     Refused(Refusal),
 }
 
