@@ -910,3 +910,34 @@ fn silent_connections_are_closed() {
         .count();
     assert_eq!(closed, n, "silent connections closed by the hub");
 }
+
+/// A subscribe whose token grants so many topics that the head is 64 KiB
+/// is refused with a 431 the client reads whole (issue 18): the client
+/// sends the whole head first, as an HTTP client does, then reads; the
+/// hub drains what it will not parse instead of closing on it (which made
+/// the kernel send RST, and the client saw "connection reset").
+#[test]
+fn a_subscribe_with_a_64_kib_head_reads_the_whole_431() {
+    let (hub, _dir) = hub("big-token", &[]);
+    let topics: Vec<String> = (0..2000)
+        .map(|i| format!("https://example.com/books/{i}"))
+        .collect();
+    let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
+    let token = subscriber_token(&hub.addr, &topics);
+    assert!(token.len() > 64 * 1024, "{}", token.len());
+    let raw = get(
+        "/.well-known/mercure?topic=https%3A%2F%2Fexample.com%2Fbooks%2F1",
+        &format!("Authorization: Bearer {token}\r\n"),
+    );
+    let tries = 20;
+    for i in 0..tries {
+        let a = exchange(&hub.addr, &raw)
+            .unwrap_or_else(|e| panic!("try {i} of {tries}: {e} instead of the 431"));
+        assert_eq!(a.status, 431, "{a:?}");
+        assert_eq!(
+            a.body, "request head too large: at most 16384 bytes\n",
+            "{a:?}"
+        );
+    }
+    healthy(&hub.addr);
+}

@@ -4,6 +4,7 @@ use std::io;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use http::StatusCode;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -26,8 +27,9 @@ pub(crate) enum HeadError {
     NotOurs,
     /// The connection failed, or sent nothing within [`HEAD_TIMEOUT`].
     Io,
-    /// A head we answer with an error and close: too large, too many
-    /// headers, malformed, or too slow.
+    /// A head we answer with an error and close (after a linger, see
+    /// `linger`): too large, too many headers, malformed, too slow, or
+    /// with a transfer coding we do not implement.
     Refused(Refusal),
 }
 
@@ -39,6 +41,8 @@ pub(crate) enum Refusal {
     TooManyHeaders,
     Malformed(&'static str),
     Timeout,
+    /// A transfer coding other than `chunked` (RFC 9112 §6.1: 501).
+    UnknownCoding,
 }
 
 impl Refusal {
@@ -54,41 +58,95 @@ impl Refusal {
         }
     }
 
-    /// The whole response: status line, headers, body.
-    fn response(self) -> String {
-        let (status, body) = match self {
+    /// The status line's code and reason, and the body that says why.
+    pub(crate) fn status_and_body(self) -> (StatusCode, String) {
+        match self {
             Refusal::TooLarge => (
-                "431 Request Header Fields Too Large",
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
                 format!("request head too large: at most {MAX_HEAD} bytes"),
             ),
             Refusal::TooManyHeaders => (
-                "431 Request Header Fields Too Large",
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
                 format!("too many request headers: at most {MAX_HEADERS}"),
             ),
-            Refusal::Malformed(why) => {
-                ("400 Bad Request", format!("malformed request head: {why}"))
-            }
+            Refusal::Malformed(why) => (
+                StatusCode::BAD_REQUEST,
+                format!("malformed request head: {why}"),
+            ),
             Refusal::Timeout => (
-                "408 Request Timeout",
+                StatusCode::REQUEST_TIMEOUT,
                 format!(
                     "request head not received within {} s",
                     HEAD_TIMEOUT.as_secs()
                 ),
             ),
-        };
+            Refusal::UnknownCoding => (
+                StatusCode::NOT_IMPLEMENTED,
+                "transfer coding not implemented: only a body coded with `chunked` alone \
+                 is accepted"
+                    .to_owned(),
+            ),
+        }
+    }
+
+    /// The whole response: status line, headers, body.
+    pub(crate) fn response(self) -> String {
+        let (status, body) = self.status_and_body();
+        let reason = status.canonical_reason().unwrap_or("");
         format!(
-            "HTTP/1.1 {status}\r\ncontent-type: text/plain; charset=utf-8\r\n\
+            "HTTP/1.1 {} {reason}\r\ncontent-type: text/plain; charset=utf-8\r\n\
              content-length: {}\r\nconnection: close\r\n\r\n{body}\n",
+            status.as_u16(),
             body.len() + 1
         )
     }
 }
 
-/// Answers a refused head and leaves the connection to be closed. One
-/// non-blocking write: the answer is small enough for any socket buffer,
-/// and a client that does not read it is not waited for.
-pub(crate) fn refuse(sock: &TcpStream, refusal: Refusal) {
-    let _ = sock.try_write(refusal.response().as_bytes());
+/// Checks a request's `Transfer-Encoding` field lines (all of them, in
+/// order) as RFC 9112 §6 asks of a server that knows only `chunked`:
+/// - no such line: no transfer coding, accepted;
+/// - `chunked` alone: a chunked body, accepted;
+/// - `chunked` not last (or no coding at all): the body's length cannot be
+///   known, 400 and close (§6.3, a MUST);
+/// - `chunked` last after other codings (`gzip, chunked`, or `identity,
+///   chunked`: `identity` is no transfer coding since RFC 7230): a coding
+///   we do not implement, 501 (§6.1);
+/// - `chunked` twice: not allowed (§7), 400.
+///
+/// hyper takes a final `chunked` as enough and would hand such a body to
+/// the router still coded, so both paths call this.
+pub(crate) fn check_transfer_coding<'a>(
+    lines: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<(), Refusal> {
+    let mut lines = lines.into_iter().peekable();
+    if lines.peek().is_none() {
+        return Ok(());
+    }
+    let mut codings = lines
+        .flat_map(|line| line.split(|&b| b == b','))
+        .map(|c| c.trim_ascii())
+        .filter(|c| !c.is_empty());
+    let Some(mut last) = codings.next() else {
+        return Err(Refusal::Malformed("empty Transfer-Encoding"));
+    };
+    let mut others = false;
+    let mut chunked_before = false;
+    for c in codings {
+        others = true;
+        chunked_before |= last.eq_ignore_ascii_case(b"chunked");
+        last = c;
+    }
+    if !last.eq_ignore_ascii_case(b"chunked") {
+        Err(Refusal::Malformed(
+            "chunked is not the final transfer coding",
+        ))
+    } else if chunked_before {
+        Err(Refusal::Malformed("chunked applied more than once"))
+    } else if others {
+        Err(Refusal::UnknownCoding)
+    } else {
+        Ok(())
+    }
 }
 
 /// The start of the HTTP/2 connection preface (prior knowledge, h2c).
@@ -114,7 +172,16 @@ pub(crate) async fn read_head(
                 let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
                 let mut req = httparse::Request::new(&mut headers);
                 match req.parse(pending) {
-                    Ok(httparse::Status::Complete(n)) => return Ok(Some(n)),
+                    Ok(httparse::Status::Complete(n)) => {
+                        let te = req
+                            .headers
+                            .iter()
+                            .filter(|h| h.name.eq_ignore_ascii_case("transfer-encoding"))
+                            .map(|h| h.value);
+                        return check_transfer_coding(te)
+                            .map(|()| Some(n))
+                            .map_err(HeadError::Refused);
+                    }
                     Ok(httparse::Status::Partial) if pending.len() < MAX_HEAD => {}
                     Ok(httparse::Status::Partial) => {
                         return Err(HeadError::Refused(Refusal::TooLarge))
@@ -146,6 +213,50 @@ pub(crate) async fn read_head(
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(_) => return Err(HeadError::Io),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{check_transfer_coding, Refusal};
+
+    #[test]
+    fn transfer_codings_as_rfc_9112_says() {
+        let bad = Refusal::Malformed;
+        let cases: &[(&[&str], Result<(), Refusal>)] = &[
+            (&["chunked"], Ok(())),
+            (&["Chunked"], Ok(())),
+            (&[" chunked ,"], Ok(())),
+            (&["identity, chunked"], Err(Refusal::UnknownCoding)),
+            (&["gzip, chunked"], Err(Refusal::UnknownCoding)),
+            (&["gzip", "chunked"], Err(Refusal::UnknownCoding)),
+            (
+                &["foo"],
+                Err(bad("chunked is not the final transfer coding")),
+            ),
+            (
+                &["chunked, gzip"],
+                Err(bad("chunked is not the final transfer coding")),
+            ),
+            (
+                &["chunked", "gzip"],
+                Err(bad("chunked is not the final transfer coding")),
+            ),
+            (
+                &["chunked;x=1"],
+                Err(bad("chunked is not the final transfer coding")),
+            ),
+            (
+                &["chunked, chunked"],
+                Err(bad("chunked applied more than once")),
+            ),
+            (&["", " , "], Err(bad("empty Transfer-Encoding"))),
+            (&[], Ok(())),
+        ];
+        for (lines, want) in cases {
+            let got = check_transfer_coding(lines.iter().map(|l| l.as_bytes()));
+            assert_eq!(&got, want, "{lines:?}");
         }
     }
 }

@@ -33,7 +33,12 @@
 //! - [`sweep`]: one timer for every light stream's keep-alive and write
 //!   timeout.
 //! - [`fallback`]: hyper serving whatever the light path does not (with
-//!   the same head bound and timeout).
+//!   the same head bound and timeout); hyper gives the socket back when
+//!   it is done with it.
+//! - [`linger`]: closing so that the client can read our last answer (a
+//!   refusal, an answer before an unread body): half-close, then drain
+//!   input for at most [`linger::LINGER_TIME`] and [`linger::LINGER_BYTES`],
+//!   on both paths, instead of a close with unread input (RST).
 //! - `tls` (feature `tls`): the TLS handshake in front of [`fallback`].
 //!
 //! Every request, on every path, carries a [`Shutdown`] and the peer's
@@ -42,6 +47,7 @@
 mod accept;
 mod fallback;
 mod head;
+mod linger;
 mod route;
 mod sweep;
 #[cfg(feature = "tls")]

@@ -14,8 +14,8 @@ use http::{header, HeaderMap, HeaderName, HeaderValue, Request, StatusCode, Vers
 use tokio::net::TcpStream;
 use tower::ServiceExt;
 
-use super::head::{read_head, refuse, HeadError, MAX_HEADERS};
-use super::{fallback, writer, Ctx};
+use super::head::{read_head, HeadError, Refusal, MAX_HEADERS};
+use super::{fallback, linger, writer, Ctx};
 use crate::queue::Shared;
 use crate::request::StreamMarker;
 use crate::Shutdown;
@@ -40,6 +40,8 @@ enum Routed {
     /// (Boxed: a `Response` is large, and this enum lives in the
     /// connection's state.)
     Hyper(Box<(Bytes, Option<Response>)>),
+    /// A head we refuse: answer, then linger (see [`linger`]) and close.
+    Refused(Refusal),
     /// The connection ended, or the server is shutting down.
     Done,
 }
@@ -74,6 +76,11 @@ async fn connection(mut sock: TcpStream, ctx: Arc<Ctx>, mut pending: BytesMut) {
             ))
             .await;
         }
+        Routed::Refused(refusal) => {
+            // Boxed: the drain's state is not part of every connection's.
+            let answer = refusal.response();
+            Box::pin(linger::linger(sock, answer.as_bytes(), &ctx.shutdown)).await;
+        }
         Routed::Done => {}
     }
 }
@@ -91,10 +98,7 @@ async fn read_and_route(
         Err(HeadError::NotOurs) => {
             return Routed::Hyper(Box::new((std::mem::take(pending).freeze(), None)))
         }
-        Err(HeadError::Refused(refusal)) => {
-            refuse(sock, refusal);
-            return Routed::Done;
-        }
+        Err(HeadError::Refused(refusal)) => return Routed::Refused(refusal),
     };
     let peer = sock.peer_addr().ok();
     let Some(request) = light_request(&pending[..head_len], shutdown, peer) else {
