@@ -47,8 +47,10 @@ pub(crate) enum Kind {
 pub(crate) enum Doubt {
     /// The request was sent and no answer came (a timeout, a connection
     /// that broke): the backend may have applied it, even later.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     Unanswered,
     /// Applied, but replicas did not confirm it: a failover may lose it.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     Unreplicated,
     /// Committed, but syncing it to disk failed: a crash may lose it.
     Unsynced,
