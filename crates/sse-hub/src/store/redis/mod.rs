@@ -497,6 +497,13 @@ impl Store for RedisStore {
             }
             // Not connected: nothing was sent, so nothing was stored.
             let mut conn = self.shared.connection().await?;
+            if !self.is_available() {
+                // Redis was unreachable a moment ago and the cached
+                // connection may be dead: find out before the append is
+                // sent, when a failure still means "not stored" (after
+                // sending, it would be "outcome unknown").
+                conn = self.shared.checked_connection(conn).await?;
+            }
             let result = invocation.invoke_async(&mut conn).await;
             let answer: Value = match result {
                 Err(e) if is_unanswered(&e) => {
@@ -637,6 +644,25 @@ impl Shared {
                 self.commands_ok.store(false, Ordering::Release);
                 Err(StoreError::backend("connecting to Redis", elapsed))
             }
+        }
+    }
+
+    /// `conn` if it answers a `PING`, else a new connection (or the error
+    /// of making one): the connection an append goes out on after Redis
+    /// was unreachable. Nothing of the append has been sent when this
+    /// fails.
+    async fn checked_connection(
+        &self,
+        mut conn: MultiplexedConnection,
+    ) -> Result<MultiplexedConnection, StoreError> {
+        let ping = redis::cmd("PING").query_async::<Value>(&mut conn).await;
+        match ping {
+            Ok(_) => Ok(conn),
+            Err(e) if is_connection_error(&e) => {
+                self.conn.lock().await.take();
+                self.connection().await
+            }
+            Err(e) => Err(StoreError::backend("checking the Redis connection", e)),
         }
     }
 
