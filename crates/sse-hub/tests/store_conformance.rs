@@ -232,44 +232,74 @@ mod redis_only {
         command(&url, &["ACL", "DELUSER", &user]).await;
     }
 
-    /// The id index and the duplicate chain shrink with the stream: they
-    /// never name an evicted entry, so they stay within the history bound.
+    /// The id index shrinks with the stream: it never names an evicted
+    /// entry, so it stays within the history bound; ids come back after
+    /// their eviction as new entries (the idempotency window is the
+    /// history), so the duplicate chain stays empty.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn index_keys_stay_bounded_by_retention() {
         let Some(url) = sse_testkit::redis::shared_url() else {
             return;
         };
         let prefix = prefix("bounded");
-        let store = open(&url, &prefix, Retention::new(5)).await;
+        let store = open(&url, &prefix, Retention::new(3)).await;
         let mut appended = Vec::new();
         for i in 0..60 {
-            // Mostly reused ids, so the duplicate chain is exercised.
+            // Mostly reused ids, each one evicted before it comes back.
             let id = match i % 4 {
                 0 => format!("unique-{i}"),
-                k => format!("dup-{k}"),
+                k => format!("reused-{k}"),
             };
-            appended.push(store.append(update(&id)).await.expect("append"));
+            let entry = store.append(update(&id)).await.expect("append");
+            assert!(
+                !entry.is_duplicate(),
+                "{id} was evicted before it came back"
+            );
+            appended.push(entry);
         }
-        assert!(hlen(&url, &format!("{prefix}:ids")).await <= 5);
-        assert!(hlen(&url, &format!("{prefix}:dups")).await <= 5);
-        let retained = &appended[appended.len() - 5..];
+        assert!(hlen(&url, &format!("{prefix}:ids")).await <= 3);
+        assert_eq!(hlen(&url, &format!("{prefix}:dups")).await, 0);
+        let retained = &appended[appended.len() - 3..];
         let (kept, _) = replay_all(&store, Cursor::Earliest, 10).await;
         assert_eq!(kept, retained);
-        // Each duplicated id resolves to its oldest retained occurrence.
-        for k in 1..4 {
-            let id = format!("dup-{k}");
-            let oldest = retained
-                .iter()
-                .position(|e| e.update.id == id)
-                .expect("retained");
+        for (i, e) in retained.iter().enumerate() {
             let r = store
-                .replay(Cursor::Id(id.clone()), 10)
+                .replay(Cursor::Id(e.update.id.clone()), 10)
                 .await
                 .expect("replay");
-            assert!(r.complete, "{id}");
-            assert_eq!(r.after, Some(retained[oldest].position), "{id}");
-            assert_eq!(r.entries, retained[oldest + 1..], "{id}");
+            assert!(r.complete, "{}", e.update.id);
+            assert_eq!(r.after, Some(e.position));
+            assert_eq!(r.entries, retained[i + 1..]);
         }
         store.close().await.expect("close");
+    }
+
+    /// Two nodes appending one id at once store it once: the check runs in
+    /// the append script, atomically, whichever node runs it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn nodes_appending_one_id_store_it_once() {
+        let Some(url) = sse_testkit::redis::shared_url() else {
+            return;
+        };
+        let prefix = prefix("one-id");
+        let a = Arc::new(open(&url, &prefix, Retention::new(100)).await);
+        let b = Arc::new(open(&url, &prefix, Retention::new(100)).await);
+        let mut tasks = Vec::new();
+        for store in [&a, &b, &a, &b] {
+            let store = Arc::clone(store);
+            tasks.push(tokio::spawn(async move {
+                store.append(update("both")).await.expect("append")
+            }));
+        }
+        let mut answers = Vec::new();
+        for t in tasks {
+            answers.push(t.await.expect("publisher"));
+        }
+        assert_eq!(answers.iter().filter(|e| !e.is_duplicate()).count(), 1);
+        let (stored, _) = replay_all(&*a, Cursor::Earliest, 10).await;
+        assert_eq!(stored.len(), 1);
+        assert!(answers.iter().all(|e| e.position == stored[0].position));
+        a.close().await.expect("close");
+        b.close().await.expect("close");
     }
 }

@@ -293,8 +293,10 @@ macro_rules! store_conformance {
             case!(replay_after_position);
             case!(replay_newest_is_empty_and_complete);
             case!(replay_in_pages);
-            case!(duplicate_id_resolves_to_oldest);
-            case!(duplicate_id_after_eviction_resolves_to_next_occurrence);
+            case!(appending_an_id_in_history_stores_once_and_returns_the_first_entry);
+            case!(concurrent_appends_of_one_id_store_it_once);
+            case!(an_id_evicted_from_history_is_stored_again);
+            case!(replay_after_an_id_names_the_update_at_the_cursor);
             case!(retention_by_count);
             case!(retention_by_age);
             case!(reopen_keeps_history_and_positions);

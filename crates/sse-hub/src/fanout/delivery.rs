@@ -82,6 +82,36 @@ fn deliver_batch(
     }
 }
 
+/// The newest update dispatched, and the newest public one: what the
+/// subscriptions API reports as `lastEventID`. Two reference counts, set
+/// once per update.
+#[derive(Debug, Default)]
+pub(crate) struct LastDispatched {
+    newest: Option<Arc<Update>>,
+    newest_public: Option<Arc<Update>>,
+}
+
+impl LastDispatched {
+    fn record(&mut self, update: &Arc<Update>) {
+        if !update.private {
+            self.newest_public = Some(Arc::clone(update));
+        }
+        self.newest = Some(Arc::clone(update));
+    }
+
+    /// The id to tell a caller for whom `may_read` says which private
+    /// updates it may read: the newest update when it may read it, else
+    /// the newest public one. A private id never reaches a caller that may
+    /// not read it, and what such a caller is told depends on public
+    /// updates only (so it cannot even tell that a private one followed).
+    pub(crate) fn id_for(&self, may_read: impl Fn(&Update) -> bool) -> Option<&str> {
+        match &self.newest {
+            Some(u) if !u.private || may_read(u) => Some(&u.id),
+            _ => self.newest_public.as_deref().map(|u| u.id.as_str()),
+        }
+    }
+}
+
 /// The fan-out task's state.
 pub(crate) struct Fanout {
     pub(crate) store: Arc<dyn Store>,
@@ -89,8 +119,9 @@ pub(crate) struct Fanout {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) hub: HubUrl,
     pub(crate) page: usize,
-    /// The newest id dispatched (the subscriptions API's `lastEventID`).
-    pub(crate) last_id: Arc<Mutex<Option<Arc<Update>>>>,
+    /// The newest updates dispatched (the subscriptions API's
+    /// `lastEventID`).
+    pub(crate) last_id: Arc<Mutex<LastDispatched>>,
     /// Cleared when the live feed ends while the hub is not shutting down
     /// (`/healthz` then says degraded).
     pub(crate) alive: Arc<AtomicBool>,
@@ -173,7 +204,7 @@ impl Fanout {
         inc(&self.metrics.updates_dispatched);
         // A reference count, not a copy: this runs once per update.
         if let Ok(mut last) = self.last_id.lock() {
-            *last = Some(Arc::clone(&entry.update));
+            last.record(&entry.update);
         }
         let Some(frame) = encode(&entry.update) else {
             tracing::warn!(position = %entry.position, "update skipped: its id or type cannot be encoded");

@@ -55,7 +55,7 @@ use sse_wire::Event;
 use crate::Update;
 
 pub(crate) use admission::{ConnectionSlot, SubjectCounts, SubjectSlot};
-pub(crate) use delivery::Fanout;
+pub(crate) use delivery::{Fanout, LastDispatched};
 pub(crate) use registry::{MatchCache, Registry};
 pub(crate) use subscriber::{HandoffOutcome, NewSubscriber, Subscriber};
 

@@ -193,6 +193,17 @@ impl Subscriber {
         routed && self.may_read(update.private, &topics)
     }
 
+    /// Whether this subscriber may see `update` at all, whatever it
+    /// subscribed to: it is public, or the credentials may read it. What a
+    /// cursor naming the update may confirm.
+    pub(crate) fn may_see(&self, update: &Update, hub: &HubUrl) -> bool {
+        if !update.private {
+            return true;
+        }
+        let topics: Vec<Topic<'_>> = update.topics.iter().map(|t| Topic::new(t, hub)).collect();
+        self.may_read(true, &topics)
+    }
+
     pub(super) fn may_read(&self, private: bool, topics: &[Topic<'_>]) -> bool {
         !private
             || self

@@ -84,7 +84,6 @@ pub use crate::http::HubRoutes;
 use crate::store::Store;
 use crate::subscribe::discovery_link;
 use crate::topic::HubUrl;
-use crate::Update;
 
 /// A hub configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -128,7 +127,7 @@ pub(crate) struct HubState {
     pub(crate) fanout_alive: Arc<AtomicBool>,
     /// Set by a failed append (backend error), cleared by a good one.
     pub(crate) store_failing: AtomicBool,
-    pub(crate) last_id: Arc<Mutex<Option<Arc<Update>>>>,
+    pub(crate) last_id: Arc<Mutex<crate::fanout::LastDispatched>>,
     pub(crate) next_key: AtomicU64,
     pub(crate) subjects: Arc<SubjectCounts>,
     /// Canonical CORS origins (scheme://host[:port], lowercase).
@@ -200,7 +199,7 @@ impl Hub {
         let registry = Arc::new(Registry::default());
         let metrics = Arc::new(Metrics::default());
         let fanout_alive = Arc::new(AtomicBool::new(true));
-        let last_id = Arc::new(Mutex::new(None));
+        let last_id = Arc::new(Mutex::new(crate::fanout::LastDispatched::default()));
         // Registered here, synchronously, so that every update committed
         // after `new` returns reaches the fan-out.
         let live = store.live();

@@ -5,7 +5,9 @@
 //! history, and the fan-out delivers it from the store's live feed, so a
 //! publisher never waits on a subscriber and the two kinds of publish share
 //! one order. A store that is busy, closed or failing gives a 503 that says
-//! so: an update is never dropped silently.
+//! so: an update is never dropped silently. The 503 says "not stored" only
+//! when the hub knows the store did not take the update, and "the outcome
+//! is unknown", with the id to retry with, when it may have.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -14,6 +16,7 @@ use super::metrics::inc;
 use super::{unix_now, Caller, Hub};
 use crate::auth::{check_cookie_publish_origin, TokenTransport};
 use crate::publish::PublishRequest;
+use crate::store::{ensure_id, Doubt};
 use crate::{Rejection, Update};
 
 impl Hub {
@@ -25,6 +28,9 @@ impl Hub {
     ///
     /// Returns the update's id (the publisher's, or a generated
     /// `urn:uuid:`), which is the whole body of the 200 answer (M21).
+    /// Idempotent within history: when an update with that id is in
+    /// history, the answer is the same id and nothing new is stored or
+    /// delivered, so a publisher may always retry with the same id.
     ///
     /// # Errors
     ///
@@ -93,15 +99,29 @@ impl Hub {
     }
 
     /// Appends and turns the store's answer into the publish outcome.
-    async fn append(&self, update: Update) -> Result<String, Rejection> {
+    ///
+    /// The update gets its id here, before it goes to the store, so that
+    /// an answer whose outcome is unknown can name the id a retry must
+    /// carry. A retry is safe because appends are idempotent within
+    /// history: an id already there is answered 200 and stored and
+    /// delivered once (`store/mod.rs`, "Duplicate ids").
+    async fn append(&self, mut update: Update) -> Result<String, Rejection> {
         let state = &self.state;
         let started = Instant::now();
+        ensure_id(&mut update);
         match state.store.append(update).await {
             Ok(entry) => {
                 state.metrics.observe_append(started.elapsed());
                 state.store_failing.store(false, Ordering::Release);
                 inc(&state.metrics.publishes);
-                tracing::debug!(position = %entry.position, "update published");
+                if entry.is_duplicate() {
+                    // A retry, most likely after an unknown outcome: the
+                    // update is in history already and was delivered from
+                    // there; the same answer again, nothing new.
+                    tracing::debug!(position = %entry.position, "publish of an id already in history");
+                } else {
+                    tracing::debug!(position = %entry.position, "update published");
+                }
                 Ok(entry.update.id.clone())
             }
             Err(e) => {
@@ -112,11 +132,12 @@ impl Hub {
                     // lie. The update may be in history; only a retry with
                     // the same id settles it without a second copy.
                     tracing::warn!(error = %e, "publish outcome unknown");
+                    let why = e.doubt().map_or("may have been stored", Doubt::describe);
                     Rejection::outcome_unknown(
                         format!(
-                            "the outcome is unknown: update {id} reached the store but its \
-                             replicas did not confirm it in time, so a failover may lose it; \
-                             retrying with the same id ({id}) is safe"
+                            "the outcome is unknown: update {id} {why}; retrying with the same \
+                             id ({id}) is safe: an id already in history is answered 200 and \
+                             stored only once"
                         ),
                         Duration::from_secs(1),
                     )

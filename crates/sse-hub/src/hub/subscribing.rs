@@ -168,6 +168,18 @@ impl Hub {
                 }
             },
         };
+        // A cursor naming an update this subscriber may not see (a private
+        // update its credentials do not cover) is answered exactly as an
+        // unknown id: the same `earliest` header and the same events (none
+        // replayed, live from the newest position), so that nobody learns
+        // from a cursor whether a private update exists.
+        let first_page = first_page.map(|page| match &page.at {
+            Some(at) if !subscriber.may_see(at, &state.hub) => Replay {
+                newest: page.newest,
+                ..Replay::default()
+            },
+            _ => page,
+        });
         // M37: the id itself when history after it is complete, otherwise
         // `earliest` (unknown or evicted id, or `earliest` asked for).
         let resumed_from = cursor

@@ -189,11 +189,21 @@ impl Hub {
         } else {
             state.config.subscription_format
         };
+        // A private update's id only for a caller that may read it: the
+        // id is a cursor, and telling it to anyone else would say that the
+        // update exists (see `subscribing.rs`).
         let last_event_id = state
             .last_id
             .lock()
             .ok()
-            .and_then(|l| l.as_ref().map(|u| u.id.clone()))
+            .and_then(|l| {
+                l.id_for(|u| {
+                    let topics: Vec<Topic<'_>> =
+                        u.topics.iter().map(|t| Topic::new(t, &state.hub)).collect();
+                    credentials.can_read_private(&topics)
+                })
+                .map(str::to_owned)
+            })
             .unwrap_or_else(|| "earliest".to_owned());
         let subscribers = state.registry.snapshot();
         let items = |filter: &dyn Fn(&Subscriber, &TopicMatcher) -> bool| -> Vec<Value> {

@@ -35,10 +35,43 @@ pub(crate) enum Kind {
     #[error("the outcome of update {id:?} is unknown: {context}")]
     OutcomeUnknown {
         context: &'static str,
+        doubt: Doubt,
         id: String,
         #[source]
         source: Box<dyn StdError + Send + Sync>,
     },
+}
+
+/// Why an append's outcome is unknown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Doubt {
+    /// The request was sent and no answer came (a timeout, a connection
+    /// that broke): the backend may have applied it, even later.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    Unanswered,
+    /// Applied, but replicas did not confirm it: a failover may lose it.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    Unreplicated,
+    /// Committed, but syncing it to disk failed: a crash may lose it.
+    Unsynced,
+}
+
+impl Doubt {
+    /// What happened to the update, for a publisher: "update X {this}".
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            Doubt::Unanswered => {
+                "was sent to the store, which did not answer in time: it may have been stored"
+            }
+            Doubt::Unreplicated => {
+                "reached the store but its replicas did not confirm it in time, so a failover \
+                 may lose it"
+            }
+            Doubt::Unsynced => {
+                "was written by the store but syncing it to disk failed, so a crash may lose it"
+            }
+        }
+    }
 }
 
 impl StoreError {
@@ -74,16 +107,17 @@ impl StoreError {
     }
 
     /// The write may or may not have been stored durably: the backend
-    /// took it but did not confirm it the way the store was asked to (for
-    /// Redis, replicas did not acknowledge it in time).
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    /// may have taken it but did not confirm it the way the store was
+    /// asked to (`doubt` says how).
     pub(crate) fn outcome_unknown(
         context: &'static str,
+        doubt: Doubt,
         id: impl Into<String>,
         source: impl Into<Box<dyn StdError + Send + Sync>>,
     ) -> Self {
         Self::new(Kind::OutcomeUnknown {
             context,
+            doubt,
             id: id.into(),
             source: source.into(),
         })
@@ -117,10 +151,11 @@ impl StoreError {
         matches!(*self.0, Kind::Backend { .. })
     }
 
-    /// An append whose outcome is unknown: the backend received it but did
-    /// not confirm it as durable as configured (for Redis: `WAIT` saw
-    /// fewer replicas than required in time, or the connection broke while
-    /// waiting). The update may be in history, or may be lost on a
+    /// An append whose outcome is unknown: the backend may have received
+    /// it but did not confirm it as durable as configured (for Redis: no
+    /// answer to the append in time, or `WAIT` saw fewer replicas than
+    /// required in time, or the connection broke while waiting; for
+    /// SQLite: syncing the commit failed). The update may be in history, or may be lost on a
     /// failover. A hub answers 503 and says so; a retry with the same
     /// update id is how a publisher resolves it. Never
     /// [`is_backend`](Self::is_backend).
@@ -134,6 +169,14 @@ impl StoreError {
     pub fn outcome_unknown_id(&self) -> Option<&str> {
         match &*self.0 {
             Kind::OutcomeUnknown { id, .. } => Some(id),
+            _ => None,
+        }
+    }
+
+    /// For an outcome-unknown error, why.
+    pub(crate) fn doubt(&self) -> Option<Doubt> {
+        match &*self.0 {
+            Kind::OutcomeUnknown { doubt, .. } => Some(*doubt),
             _ => None,
         }
     }

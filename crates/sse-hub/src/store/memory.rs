@@ -131,12 +131,17 @@ impl MemoryStore {
         if inner.live.is_none() {
             return Err(StoreError::closed());
         }
+        // Age first, so that the duplicate check below sees exactly the
+        // history a replay would (count is applied after every append).
+        inner.evict_expired(self.retention.age_cutoff_ms(now_ms));
+        if let Some(stored) = inner.retained(&update.id) {
+            // Idempotent within history: under the lock, so two appends
+            // of one id store it once.
+            return Ok(stored.into_duplicate());
+        }
         inner.last_seq += 1;
         let seq = inner.last_seq;
-        let entry = Entry {
-            position: Position::new(seq, 0),
-            update: Arc::new(update),
-        };
+        let entry = Entry::new(Position::new(seq, 0), Arc::new(update));
         match inner.ids.entry(entry.update.id.clone()) {
             MapEntry::Occupied(mut o) => o.get_mut().1 += 1,
             MapEntry::Vacant(v) => {
@@ -171,11 +176,15 @@ impl MemoryStore {
             .front()
             .map_or(inner.last_seq.saturating_add(1), Slot::seq);
         let newest = (inner.last_seq > 0).then(|| Position::new(inner.last_seq, 0));
+        let mut at = None;
         let after = match cursor {
             Cursor::Earliest => None,
             Cursor::Newest => Some(inner.last_seq),
-            Cursor::Id(id) => match inner.ids.get(&id) {
-                Some(&(seq, _)) => Some(seq),
+            Cursor::Id(id) => match inner.retained(&id) {
+                Some(stored) => {
+                    at = Some(stored.update);
+                    Some(stored.position.major())
+                }
                 None => return Ok(incomplete(newest)),
             },
             Cursor::After(p) => {
@@ -205,6 +214,7 @@ impl MemoryStore {
             more,
             after: after.map(|seq| Position::new(seq, 0)),
             newest,
+            at,
         })
     }
 }
@@ -217,6 +227,15 @@ fn incomplete(newest: Option<Position>) -> Replay {
 }
 
 impl Inner {
+    /// The oldest retained entry with update id `id`.
+    fn retained(&self, id: &str) -> Option<Entry> {
+        let &(seq, _) = self.ids.get(id)?;
+        // Positions in the ring are consecutive.
+        let front = self.ring.front()?.seq();
+        let index = usize::try_from(seq.checked_sub(front)?).ok()?;
+        self.ring.get(index).map(|s| s.entry.clone())
+    }
+
     fn evict_front(&mut self) {
         let Some(slot) = self.ring.pop_front() else {
             return;

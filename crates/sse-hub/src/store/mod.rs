@@ -78,21 +78,30 @@
 //! # }
 //! ```
 //!
-//! # Duplicate ids
+//! # Duplicate ids: an append is idempotent within history
 //!
-//! A store accepts an update whose id is already in history and keeps both
-//! (rejecting would need a cross-node uniqueness check on Redis, and the
-//! Mercure text (H) settles the case instead): a cursor that names a
-//! duplicated id resolves to the **oldest retained** occurrence, so the
-//! replay includes the newer occurrence. Hubs that want unique ids generate
-//! them (an empty id does that).
+//! An update id names one update while it is in history. An append whose
+//! id is already retained stores nothing, feeds nothing live, and resolves
+//! with the entry already stored ([`Entry::is_duplicate`] set): the same
+//! position and the first update's fields, whatever the second one carried.
+//! The check is atomic with the append (under the memory store's lock, in
+//! SQLite's write transaction, inside the Redis append script), so two
+//! concurrent appends of one id store it once, across hub nodes too.
+//!
+//! The window is the history: once retention evicted the entry (by count
+//! or age), the id is free again and a new append stores a new entry. This
+//! is what makes a publisher's retry safe after an answer whose outcome was
+//! unknown (a timeout, a replica that did not confirm): retrying with the
+//! same id either stores the update or finds it. Data written by an older
+//! version may hold an id more than once; a cursor that names it resolves
+//! to the **oldest retained** occurrence.
 //!
 //! # How the Redis Streams backend maps onto this
 //!
 //! - [`Store::append`]: one Lua script does `XADD <prefix>:stream * …`,
-//!   records the update id in a hash (`<prefix>:ids`, oldest occurrence
-//!   first, as the duplicate policy above requires) and evicts from the
-//!   head what [`Retention`] no longer keeps, atomically. The returned
+//!   records the update id in a hash (`<prefix>:ids`), which is also how it
+//!   finds an id already in history (and then adds nothing), and evicts
+//!   from the head what [`Retention`] no longer keeps, atomically. The returned
 //!   `<ms>-<seq>` id is the entry's [`Position`], unique and ordered across
 //!   nodes. The update id keeps being the publisher's or a generated UUID
 //!   ([`generate_id`]), unique across nodes without coordination.
@@ -137,6 +146,7 @@ mod tail;
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisConfig, RedisStore, RedisTls};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub(crate) use error::Doubt;
 pub use error::{ParsePositionError, StoreError};
 pub use memory::{MemoryConfig, MemoryStore};
 pub use open::{open, Dsn, OpenError};
@@ -161,12 +171,16 @@ pub trait Store: Send + Sync + 'static {
     /// Stores `update` and resolves with its entry once it is durable.
     ///
     /// An empty `update.id` is replaced by a generated `urn:uuid:<v4>`
-    /// ([`generate_id`]); any other id is kept as given, duplicates included
-    /// (see the module docs). Positions of successive appends increase; the
+    /// ([`generate_id`]); any other id is kept as given. When an update
+    /// with that id is in history, nothing is stored or fed live and the
+    /// answer is the stored entry, with [`Entry::is_duplicate`] set (see
+    /// the module docs). Positions of successive appends increase; the
     /// entry reaches the live feed in position order.
     ///
     /// Dropping the future after the update was queued does not withdraw
-    /// it: whether it was stored is then unknown.
+    /// it: whether it was stored is then unknown. Give the update an id
+    /// before appending ([`generate_id`]) when the caller must be able
+    /// to retry safely.
     ///
     /// # Errors
     ///
@@ -174,7 +188,10 @@ pub trait Store: Send + Sync + 'static {
     /// [`StoreError::is_busy`] when the backend's bounded queue stayed full
     /// for its timeout (the update was not stored);
     /// [`StoreError::is_backend`] when the backend failed (the update was
-    /// not stored).
+    /// not stored); [`StoreError::is_outcome_unknown`] when the backend
+    /// may have stored it (a request sent that was never answered, a
+    /// commit not confirmed durable): appending the same update again,
+    /// same id, settles it.
     fn append(&self, update: Update) -> StoreFuture<'_, Entry>;
 
     /// Reads up to `limit` retained entries after `cursor`, oldest first.
@@ -290,13 +307,36 @@ pub struct Entry {
     pub position: Position,
     /// The update, with its final id.
     pub update: Arc<Update>,
+    /// Set only on the answer of an append that found its id already in
+    /// history: this entry is the one stored before.
+    duplicate: bool,
 }
 
 impl Entry {
     /// An entry (for backends, and for tests of code that consumes
     /// entries).
     pub fn new(position: Position, update: Arc<Update>) -> Self {
-        Entry { position, update }
+        Entry {
+            position,
+            update,
+            duplicate: false,
+        }
+    }
+
+    /// The answer of an append whose id was already in history: the stored
+    /// entry, marked [`is_duplicate`](Self::is_duplicate).
+    #[must_use]
+    pub fn into_duplicate(mut self) -> Self {
+        self.duplicate = true;
+        self
+    }
+
+    /// Whether [`Store::append`] found this update's id already in history
+    /// and stored nothing: this is the entry stored before, and it was not
+    /// fed live again. Always `false` for entries of a replay or a live
+    /// feed.
+    pub fn is_duplicate(&self) -> bool {
+        self.duplicate
     }
 }
 
@@ -306,8 +346,9 @@ impl Entry {
 pub enum Cursor {
     /// All retained history (Mercure's `earliest`).
     Earliest,
-    /// After the update with this id (a client's `Last-Event-ID`). A
-    /// duplicated id means its oldest retained occurrence.
+    /// After the update with this id (a client's `Last-Event-ID`). An id
+    /// stored more than once (by an older version) means its oldest
+    /// retained occurrence.
     Id(String),
     /// After this position (a consumer resuming where it stopped).
     After(Position),
@@ -356,6 +397,11 @@ pub struct Replay {
     /// (retained or not); `None` when it never held an entry. A consumer
     /// whose cursor was not found starts its live handoff here.
     pub newest: Option<Position>,
+    /// For a [`Cursor::Id`] that was found: the update it names, so that
+    /// a hub can check the subscriber may see it before it confirms the
+    /// cursor (a cursor must not tell who may not read an update that it
+    /// exists). `None` otherwise.
+    pub at: Option<Arc<Update>>,
 }
 
 /// A live feed of committed entries, in position order. See

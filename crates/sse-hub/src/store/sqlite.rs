@@ -27,8 +27,8 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::{broadcast, oneshot, OwnedSemaphorePermit, Semaphore};
 
 use super::{
-    ensure_id, Clock, Cursor, Entry, LiveFeed, Position, Replay, Retention, Store, StoreError,
-    StoreFuture, SystemClock,
+    ensure_id, Clock, Cursor, Doubt, Entry, LiveFeed, Position, Replay, Retention, Store,
+    StoreError, StoreFuture, SystemClock,
 };
 use crate::Update;
 
@@ -470,20 +470,26 @@ impl Shared {
             newest,
             ..Replay::default()
         };
+        let mut at = None;
         let after = match cursor {
             Cursor::Earliest => None,
             Cursor::Newest => Some(last_seq),
             Cursor::Id(id) => {
-                let found: Option<i64> = tx
-                    .query_row(
-                        "SELECT seq FROM updates WHERE id = ?1 AND seq >= ?2 ORDER BY seq LIMIT 1",
-                        params![id, to_sql_seq(oldest)],
-                        |r| r.get(0),
-                    )
-                    .optional()
-                    .map_err(sql("finding the cursor"))?;
+                let found = retained_row(
+                    &tx,
+                    &id,
+                    last_seq,
+                    max_entries,
+                    self.retention.age_cutoff_ms(now_ms),
+                )
+                .map_err(sql("finding the cursor"))?;
                 match found {
-                    Some(seq) => Some(from_sql_seq(seq)?),
+                    Some(row) => {
+                        let entry = row.into_entry()?;
+                        let seq = entry.position.major();
+                        at = Some(entry.update);
+                        Some(seq)
+                    }
                     None => return Ok(incomplete),
                 }
             }
@@ -519,6 +525,7 @@ impl Shared {
             more,
             after: after.map(|seq| Position::new(seq, 0)),
             newest,
+            at,
         })
     }
 }
@@ -635,26 +642,35 @@ impl Writer {
             }
             return;
         }
-        let now_ms = i64::try_from(self.shared.clock.now_ms()).unwrap_or(i64::MAX);
-        let committed = insert_batch(&mut self.conn, now_ms, batch);
-        if let (Ok((_, last_seq)), true) = (&committed, self.sync_wal) {
+        let clock_ms = self.shared.clock.now_ms();
+        let now_ms = i64::try_from(clock_ms).unwrap_or(i64::MAX);
+        let window = (
+            self.max_entries,
+            self.shared.retention.age_cutoff_ms(clock_ms),
+        );
+        let committed = insert_batch(&mut self.conn, now_ms, window, batch);
+        if let (Ok((_, last_seq, _)), true) = (&committed, self.sync_wal) {
             if let Err(e) = self.sync_wal_file() {
                 tracing::error!(error = %e, "sqlite store: syncing the WAL failed; refusing appends");
                 let why = format!("syncing the WAL failed: {e}");
                 self.failed = Some(why.clone());
                 // Committed but not known durable: not acknowledged, and
-                // not fed live. A reopened store may or may not have them.
+                // not fed live. A reopened store may or may not have them,
+                // so "not stored" would be wrong: the outcome is unknown.
                 self.last_seq = *last_seq;
                 for pending in batch.drain(..) {
-                    let _ = pending
-                        .reply
-                        .send(Err(StoreError::backend("syncing an append", why.clone())));
+                    let _ = pending.reply.send(Err(StoreError::outcome_unknown(
+                        "syncing an append",
+                        Doubt::Unsynced,
+                        pending.update.id.clone(),
+                        why.clone(),
+                    )));
                 }
                 return;
             }
         }
         match committed {
-            Ok((first, last_seq)) => {
+            Ok((first, last_seq, outcomes)) => {
                 if first != self.last_seq {
                     tracing::warn!(
                         expected = self.last_seq,
@@ -669,16 +685,20 @@ impl Writer {
                 self.shared
                     .appends
                     .fetch_add(last_seq - first, Ordering::Relaxed);
-                for (seq, pending) in (first + 1..).zip(batch.drain(..)) {
-                    let entry = Entry {
-                        position: Position::new(seq, 0),
-                        update: pending.update,
+                for (outcome, pending) in outcomes.into_iter().zip(batch.drain(..)) {
+                    let entry = match outcome {
+                        Appended::New(seq) => {
+                            let entry = Entry::new(Position::new(seq, 0), pending.update);
+                            // Feed first, then answer: once a publisher has
+                            // its answer, the entry is already on the live
+                            // feed. No receiver is not an error.
+                            let _ = self.live.send(entry.clone());
+                            Ok(entry)
+                        }
+                        // Stored before: not fed again.
+                        Appended::Duplicate(row) => row.into_entry().map(Entry::into_duplicate),
                     };
-                    // Feed first, then answer: once a publisher has its
-                    // answer, the entry is already on the live feed. No
-                    // receiver is not an error.
-                    let _ = self.live.send(entry.clone());
-                    let _ = pending.reply.send(Ok(entry));
+                    let _ = pending.reply.send(entry);
                 }
             }
             Err(e) => {
@@ -784,25 +804,44 @@ fn sync_parent_dir(_path: &std::path::Path) -> std::io::Result<()> {
 
 /// Inserts `batch` in one transaction; returns the last sequence before it
 /// and the last one it assigned.
+/// What a batch did with one append.
+enum Appended {
+    /// Stored at this sequence.
+    New(u64),
+    /// Its id was in history: the row stored before, nothing inserted.
+    Duplicate(Row),
+}
+
+/// Inserts `batch` in one transaction, skipping appends whose id is in
+/// history (retention `max_entries` and `cutoff_ms` applied exactly, as a
+/// replay would): the first and last sequence, and what became of each
+/// append. The check runs inside the write transaction, so it also sees
+/// the rows this batch inserted before it.
 fn insert_batch(
     conn: &mut Connection,
     now_ms: i64,
+    (max_entries, cutoff_ms): (u64, u64),
     batch: &[Pending],
-) -> rusqlite::Result<(u64, u64)> {
+) -> rusqlite::Result<(u64, u64, Vec<Appended>)> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     // Read under the write lock rather than trusted from memory: if another
     // process writes the same file (a misconfiguration, logged by the
     // caller), positions stay unique and ordered.
     let before = read_last_seq(&tx)?;
     let mut seq = before;
+    let mut outcomes = Vec::with_capacity(batch.len());
     {
         let mut stmt = tx.prepare_cached(
             "INSERT INTO updates (seq, id, created_ms, topics, data, private, event_type, retry)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?;
         for pending in batch {
-            seq += 1;
             let u = &*pending.update;
+            if let Some(row) = retained_row(&tx, &u.id, seq, max_entries, cutoff_ms)? {
+                outcomes.push(Appended::Duplicate(row));
+                continue;
+            }
+            seq += 1;
             // Serialising a list of strings cannot fail.
             let topics = serde_json::to_string(&u.topics).unwrap_or_else(|_| "[]".to_owned());
             stmt.execute(params![
@@ -816,10 +855,43 @@ fn insert_batch(
                 // Stored bit for bit: SQLite integers are signed.
                 u.retry.map(|r| r as i64),
             ])?;
+            outcomes.push(Appended::New(seq));
         }
     }
     tx.commit()?;
-    Ok((before, seq))
+    Ok((before, seq, outcomes))
+}
+
+/// The oldest row with update id `id` that retention keeps while
+/// `last_seq` is the newest sequence: what a cursor naming `id` resolves
+/// to, and what an append of `id` finds in history. One index lookup when
+/// the id is not there (the common case).
+fn retained_row(
+    conn: &Connection,
+    id: &str,
+    last_seq: u64,
+    max_entries: u64,
+    cutoff_ms: u64,
+) -> rusqlite::Result<Option<Row>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, id, topics, data, private, event_type, retry
+         FROM updates WHERE id = ?1 AND seq >= ?2 ORDER BY seq LIMIT 1",
+    )?;
+    let floor = last_seq.saturating_sub(max_entries).saturating_add(1);
+    let Some(row) = stmt
+        .query_row(params![id, to_sql_seq(floor)], Row::read)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let oldest = oldest_visible(conn, last_seq, max_entries, cutoff_ms)?;
+    if u64::try_from(row.seq).is_ok_and(|s| s >= oldest) {
+        return Ok(Some(row));
+    }
+    // That row is past the age limit; a later one (a file written before
+    // appends were idempotent may hold an id twice) may still be retained.
+    stmt.query_row(params![id, to_sql_seq(oldest)], Row::read)
+        .optional()
 }
 
 /// The oldest sequence retention still keeps (`last_seq + 1` when none):
@@ -923,9 +995,9 @@ impl Row {
     fn into_entry(self) -> Result<Entry, StoreError> {
         let topics: Vec<String> = serde_json::from_str(&self.topics)
             .map_err(|_| StoreError::corrupt(format!("row {}: topics are not a list", self.seq)))?;
-        Ok(Entry {
-            position: Position::new(from_sql_seq(self.seq)?, 0),
-            update: Arc::new(Update {
+        Ok(Entry::new(
+            Position::new(from_sql_seq(self.seq)?, 0),
+            Arc::new(Update {
                 id: self.id,
                 topics,
                 data: self.data,
@@ -933,7 +1005,7 @@ impl Row {
                 event_type: self.event_type,
                 retry: self.retry.map(|r| r as u64),
             }),
-        })
+        ))
     }
 }
 

@@ -177,42 +177,122 @@ pub async fn replay_in_pages(f: Factory) {
     assert!(!exact.more, "`more` with nothing more");
 }
 
-/// Duplicate id resolves to oldest.
-pub async fn duplicate_id_resolves_to_oldest(f: Factory) {
+/// Appending an id that is in history stores nothing and answers with the
+/// entry stored first (its position and fields), marked duplicate; it is
+/// not fed live again. A cursor naming the id resolves to that entry.
+pub async fn appending_an_id_in_history_stores_once_and_returns_the_first_entry(f: Factory) {
     let store = f.open(Options::default()).await;
-    let entries = append_ids(&*store, &["a", "x", "a", "c"]).await;
-    let replay = store
+    let mut live = store.live();
+    let first = store.append(update("a")).await.expect("append");
+    assert!(!first.is_duplicate());
+    append_ids(&*store, &["x"]).await;
+    let retry = Update {
+        data: "a retry that carries other data".to_owned(),
+        ..update("a")
+    };
+    let again = store.append(retry).await.expect("append again");
+    assert!(
+        again.is_duplicate(),
+        "the second append of `a` is a duplicate"
+    );
+    assert_eq!(again.position, first.position);
+    assert_eq!(again.update, first.update, "the first update's fields");
+    let last = store.append(update("c")).await.expect("append");
+    let (replayed, complete) = replay_all(&*store, Cursor::Earliest, 10).await;
+    assert!(complete);
+    assert_eq!(ids(&replayed), ["a", "x", "c"], "`a` is stored once");
+    assert!(replayed.iter().all(|e| !e.is_duplicate()));
+    // Live: a, x, c, nothing in between.
+    let mut fed = Vec::new();
+    while fed.last() != Some(&last.update.id) {
+        let e = tokio::time::timeout(WAIT, live.recv())
+            .await
+            .expect("a live entry within the wait bound")
+            .expect("entry");
+        fed.push(e.update.id.clone());
+    }
+    assert_eq!(fed, ["a", "x", "c"], "the duplicate is not fed live");
+    let after_a = store
         .replay(Cursor::Id("a".to_owned()), 10)
         .await
         .expect("replay");
-    assert!(replay.complete);
-    assert_eq!(replay.after, Some(entries[0].position));
-    assert_eq!(ids(&replay.entries), ["x", "a", "c"]);
+    assert!(after_a.complete);
+    assert_eq!(after_a.after, Some(first.position));
+    assert_eq!(after_a.at.as_deref(), Some(&*first.update));
+    assert_eq!(ids(&after_a.entries), ["x", "c"]);
 }
 
-/// Duplicate id after eviction resolves to next occurrence.
-pub async fn duplicate_id_after_eviction_resolves_to_next_occurrence(f: Factory) {
+/// Concurrent appends of one id store it once: the check is atomic with
+/// the append.
+pub async fn concurrent_appends_of_one_id_store_it_once(f: Factory) {
+    let store = f.open(Options::default()).await;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            store.append(update("same")).await.expect("append")
+        }));
+    }
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.expect("publisher"));
+    }
+    assert_eq!(answers.iter().filter(|e| !e.is_duplicate()).count(), 1);
+    assert!(answers.windows(2).all(|w| w[0].position == w[1].position));
+    let (replayed, _) = replay_all(&*store, Cursor::Earliest, 10).await;
+    assert_eq!(ids(&replayed), ["same"]);
+}
+
+/// The idempotency window is the history: once retention evicted an id
+/// (by count or by age), appending it again stores a new entry.
+pub async fn an_id_evicted_from_history_is_stored_again(f: Factory) {
+    let clock = ManualClock::new(1_700_000_000_000);
     let store = f
         .open(Options {
-            retention: Retention::new(3),
+            retention: Retention::new(3).with_max_age(Duration::from_secs(60)),
+            clock: clock.clone(),
             ..Options::default()
         })
         .await;
-    let entries = append_ids(&*store, &["a", "y", "a", "w"]).await;
-    // The first "a" is evicted; the retained "a" is the oldest now.
-    let replay = store
-        .replay(Cursor::Id("a".to_owned()), 10)
+    let entries = append_ids(&*store, &["a", "y", "w", "v"]).await;
+    // `a` was evicted by count.
+    let again = store.append(update("a")).await.expect("append");
+    assert!(!again.is_duplicate(), "an evicted id is free again");
+    assert!(again.position > entries[3].position);
+    let (kept, _) = replay_all(&*store, Cursor::Earliest, 10).await;
+    assert_eq!(ids(&kept), ["w", "v", "a"]);
+    // Everything expires by age: `v` is free again too.
+    clock.advance(Duration::from_secs(61));
+    let v = store.append(update("v")).await.expect("append");
+    assert!(!v.is_duplicate(), "an expired id is free again");
+    let (kept, _) = replay_all(&*store, Cursor::Earliest, 10).await;
+    assert_eq!(ids(&kept), ["v"]);
+    assert_eq!(kept[0].position, v.position);
+}
+
+/// A replay after an id says which update the cursor names (the hub
+/// checks that the subscriber may see it); other cursors name none.
+pub async fn replay_after_an_id_names_the_update_at_the_cursor(f: Factory) {
+    let store = f.open(Options::default()).await;
+    let private = Update {
+        private: true,
+        ..update("p")
+    };
+    store.append(private.clone()).await.expect("append");
+    append_ids(&*store, &["q"]).await;
+    let r = store
+        .replay(Cursor::Id("p".to_owned()), 10)
         .await
         .expect("replay");
-    assert!(replay.complete);
-    assert_eq!(replay.after, Some(entries[2].position));
-    assert_eq!(ids(&replay.entries), ["w"]);
-    append_ids(&*store, &["v", "u"]).await;
-    let gone = store
-        .replay(Cursor::Id("a".to_owned()), 10)
-        .await
-        .expect("replay");
-    assert!(!gone.complete, "both occurrences evicted");
+    assert_eq!(r.at.as_deref(), Some(&private));
+    for cursor in [
+        Cursor::Earliest,
+        Cursor::Newest,
+        Cursor::Id("unknown".to_owned()),
+    ] {
+        let r = store.replay(cursor.clone(), 10).await.expect("replay");
+        assert_eq!(r.at, None, "{cursor:?}");
+    }
 }
 
 /// Retention by count.

@@ -15,11 +15,14 @@
 //!   which a test cannot move).
 //! - `<prefix>:ids`, a hash from update id to the stream id of its oldest
 //!   retained occurrence (and of its newest, when the id is duplicated),
-//!   so `Last-Event-ID` resolves with one `HGET`.
+//!   so `Last-Event-ID` resolves with one `HGET`, and an append finds an
+//!   id already in history with one `HGET` (it then adds nothing: appends
+//!   are idempotent within history, see the store module docs).
 //! - `<prefix>:dups`, a hash that chains the occurrences of a duplicated
 //!   update id, so that evicting the oldest moves the id on to the next
-//!   occurrence without scanning the stream (the duplicate policy of the
-//!   module docs). Empty unless publishers reuse ids.
+//!   occurrence without scanning the stream. Empty unless the stream was
+//!   written before appends were idempotent (or an id came back while its
+//!   expired occurrence was not deleted yet).
 //!
 //! Every write and every replay is one Lua script (`EVALSHA`, reloaded
 //! after a Redis restart), so it is atomic: an acknowledged update is in
@@ -56,7 +59,11 @@
 //! ([`RedisConfig::max_backoff`]) and resumes from the last id it saw: the
 //! feed has no gap and no duplicate. Meanwhile
 //! [`Store::is_available`] is `false` and appends fail with
-//! [`StoreError::is_backend`] (a hub answers 503).
+//! [`StoreError::is_backend`] (a hub answers 503 "not stored"). An append
+//! that was sent and got no answer in time (the connection broke, or Redis
+//! is paused or overloaded) fails with [`StoreError::is_outcome_unknown`]
+//! instead: Redis may run it, even later, and a retry with the same id is
+//! what settles it.
 //!
 //! # Durability
 //!
@@ -102,8 +109,8 @@ use tokio::sync::{broadcast, watch, RwLock};
 use tokio::task::JoinHandle;
 
 use super::{
-    ensure_id, Clock, Cursor, Entry, LiveFeed, Position, Replay, Retention, Store, StoreError,
-    StoreFuture, SystemClock,
+    ensure_id, Clock, Cursor, Doubt, Entry, LiveFeed, Position, Replay, Retention, Store,
+    StoreError, StoreFuture, SystemClock,
 };
 use crate::Update;
 
@@ -488,28 +495,63 @@ impl Store for RedisStore {
             if let Some(r) = update.retry {
                 invocation.arg("retry").arg(r);
             }
+            // Not connected: nothing was sent, so nothing was stored.
             let mut conn = self.shared.connection().await?;
-            let sid: String = self
-                .shared
-                .command(
-                    invocation.invoke_async(&mut conn).await,
-                    "appending to Redis",
-                )
-                .await?;
-            let position = sid
-                .parse::<Position>()
-                .map_err(|_| StoreError::corrupt(format!("Redis assigned stream id {sid:?}")))?;
-            {
+            if !self.is_available() {
+                // Redis was unreachable a moment ago and the cached
+                // connection may be dead: find out before the append is
+                // sent, when a failure still means "not stored" (after
+                // sending, it would be "outcome unknown").
+                conn = self.shared.checked_connection(conn).await?;
+            }
+            let result = invocation.invoke_async(&mut conn).await;
+            let answer: Value = match result {
+                Err(e) if is_unanswered(&e) => {
+                    // The script was sent (or may have been) and no answer
+                    // came: Redis may run it, even later (a server that
+                    // was paused). "Not stored" would make a retry store
+                    // it twice; a retry with the same id is safe instead.
+                    self.shared.commands_ok.store(false, Ordering::Release);
+                    self.shared.conn.lock().await.take();
+                    return Err(StoreError::outcome_unknown(
+                        "appending to Redis",
+                        Doubt::Unanswered,
+                        update.id,
+                        e,
+                    ));
+                }
+                // An error reply: Redis refused the script, it did not run.
+                result => self.shared.command(result, "appending to Redis").await?,
+            };
+            let entry = match answer {
+                Value::Array(_) => parse_entry(&answer)?.into_duplicate(),
+                sid => {
+                    let sid = text(&sid).ok_or_else(|| {
+                        StoreError::corrupt("the append script answered no stream id")
+                    })?;
+                    let position = sid.parse::<Position>().map_err(|_| {
+                        StoreError::corrupt(format!("Redis assigned stream id {sid:?}"))
+                    })?;
+                    Entry::new(position, Arc::new(update))
+                }
+            };
+            if !entry.is_duplicate() {
                 let mut last = lock(&self.shared.last_appended);
-                if last.is_none_or(|p| p < position) {
-                    *last = Some(position);
+                if last.is_none_or(|p| p < entry.position) {
+                    *last = Some(entry.position);
                 }
             }
             if self.shared.replicas > 0 {
-                self.shared.await_replicas(&mut conn, &update.id).await?;
+                // A duplicate too: the first append may have been the one
+                // whose replicas did not confirm. WAIT covers this
+                // connection's writes, which include it when that append
+                // went over the same connection.
+                self.shared
+                    .await_replicas(&mut conn, &entry.update.id)
+                    .await?;
             }
             drop(gate);
-            Ok(Entry::new(position, Arc::new(update)))
+            Ok(entry)
         })
     }
 
@@ -605,6 +647,25 @@ impl Shared {
         }
     }
 
+    /// `conn` if it answers a `PING`, else a new connection (or the error
+    /// of making one): the connection an append goes out on after Redis
+    /// was unreachable. Nothing of the append has been sent when this
+    /// fails.
+    async fn checked_connection(
+        &self,
+        mut conn: MultiplexedConnection,
+    ) -> Result<MultiplexedConnection, StoreError> {
+        let ping = redis::cmd("PING").query_async::<Value>(&mut conn).await;
+        match ping {
+            Ok(_) => Ok(conn),
+            Err(e) if is_connection_error(&e) => {
+                self.conn.lock().await.take();
+                self.connection().await
+            }
+            Err(e) => Err(StoreError::backend("checking the Redis connection", e)),
+        }
+    }
+
     async fn connect_once(&self) -> Result<MultiplexedConnection, StoreError> {
         let mut slot = self.conn.lock().await;
         if let Some(conn) = &*slot {
@@ -670,6 +731,7 @@ impl Shared {
             Ok(n) if n >= self.replicas => Ok(()),
             Ok(n) => Err(StoreError::outcome_unknown(
                 "waiting for Redis replicas",
+                Doubt::Unreplicated,
                 id,
                 format!(
                     "{n} of {} replicas confirmed it within {:?}",
@@ -683,6 +745,7 @@ impl Shared {
                 }
                 Err(StoreError::outcome_unknown(
                     "waiting for Redis replicas",
+                    Doubt::Unreplicated,
                     id,
                     e,
                 ))
@@ -722,6 +785,13 @@ fn is_connection_error(e: &RedisError) -> bool {
             e.kind(),
             redis::ErrorKind::ReadOnly | redis::ErrorKind::BusyLoadingError
         )
+}
+
+/// Errors that leave a sent command's outcome unknown: no answer came (the
+/// connection broke or timed out), as opposed to an error reply, which
+/// means the command did not run.
+fn is_unanswered(e: &RedisError) -> bool {
+    e.is_io_error() || e.is_connection_dropped() || e.is_timeout()
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -938,14 +1008,18 @@ fn parse_replay(answer: Value) -> Result<Replay, StoreError> {
     let Value::Array(items) = answer else {
         return Err(StoreError::corrupt("the replay script answered a non-list"));
     };
-    if items.len() < 4 {
+    if items.len() < 5 {
         return Err(StoreError::corrupt("the replay script answered too little"));
     }
     let complete = int(&items[0]) == Some(1);
     let after = position(&items[1])?;
     let newest = position(&items[2])?;
     let more = int(&items[3]) == Some(1);
-    let entries = items[4..]
+    let at = match &items[4] {
+        Value::Nil => None,
+        entry => Some(parse_entry(entry)?.update),
+    };
+    let entries = items[5..]
         .iter()
         .map(parse_entry)
         .collect::<Result<Vec<_>, _>>()?;
@@ -955,6 +1029,7 @@ fn parse_replay(answer: Value) -> Result<Replay, StoreError> {
         more,
         after,
         newest,
+        at,
     })
 }
 

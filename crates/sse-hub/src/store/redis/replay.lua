@@ -4,7 +4,8 @@
 -- ARGV[2] the update id (id) or stream id (after); ignored otherwise
 -- ARGV[3] limit (>= 1), ARGV[4] max entries, ARGV[5] age cutoff in ms (0: none)
 -- Returns {complete (0|1), after (stream id|false), newest (stream id|false),
---          more (0|1), entry, entry, ...} with entries as XRANGE gives them.
+--          more (0|1), at (entry|false), entry, entry, ...} with entries as
+-- XRANGE gives them; `at` is the entry an id cursor names, when found.
 local kind = ARGV[1]
 local limit = tonumber(ARGV[3])
 local max_entries = tonumber(ARGV[4])
@@ -36,8 +37,8 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   end
 end
 
-local function answer(complete, after, more, entries)
-  local out = {complete and 1 or 0, after or false, newest, more and 1 or 0}
+local function answer(complete, after, more, entries, at)
+  local out = {complete and 1 or 0, after or false, newest, more and 1 or 0, at or false}
   for _, e in ipairs(entries) do
     out[#out + 1] = e
   end
@@ -88,6 +89,7 @@ if evicted == '0-0' then
 end
 
 local after = nil
+local at = nil
 local start
 if kind == 'earliest' then
   if not first then
@@ -119,6 +121,7 @@ elseif kind == 'id' then
     end
   end
   after = sid
+  at = redis.call('XRANGE', KEYS[1], sid, sid)[1]
   start = '(' .. sid
 else
   return redis.error_reply('unknown cursor kind')
@@ -129,4 +132,4 @@ local more = #entries > limit
 if more then
   entries[#entries] = nil
 end
-return answer(true, after, more, entries)
+return answer(true, after, more, entries, at)
