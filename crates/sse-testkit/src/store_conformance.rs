@@ -296,6 +296,7 @@ macro_rules! store_conformance {
             case!(duplicate_id_resolves_to_oldest);
             case!(duplicate_id_after_eviction_resolves_to_next_occurrence);
             case!(retention_by_count);
+            case!(retention_by_bytes);
             case!(retention_by_age);
             case!(reopen_keeps_history_and_positions);
             case!(close_refuses_work_and_ends_feeds);

@@ -1,11 +1,13 @@
 -- Appends one update and trims, atomically: the update is findable by its
 -- id as soon as the append is acknowledged.
 -- ARGV[1] max entries, ARGV[2] age cutoff in ms (0: none), ARGV[3] most
--- entries evicted by this call, ARGV[4..] the entry's field/value pairs,
--- starting with 'id', <update id>.
+-- entries evicted by this call, ARGV[4] max bytes, ARGV[5..] the entry's
+-- field/value pairs, starting with 'id', <update id>.
 -- Returns the new entry's stream id.
-local sid = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 4))
-local uid = ARGV[5]
+count_bytes()
+local sid = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 5))
+redis.call('INCRBY', KEYS[4], entry_bytes(ARGV, 5))
+local uid = ARGV[6]
 local current = redis.call('HGET', KEYS[2], uid)
 if not current then
   redis.call('HSET', KEYS[2], uid, sid)
@@ -16,5 +18,5 @@ else
   redis.call('HSET', KEYS[3], last or first, sid)
   redis.call('HSET', KEYS[2], uid, first .. ' ' .. sid)
 end
-trim(tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
+trim(tonumber(ARGV[1]), tonumber(ARGV[4]), tonumber(ARGV[2]), tonumber(ARGV[3]))
 return sid
