@@ -542,7 +542,13 @@ fn a_foreign_sqlite_file_is_refused_at_start_up_and_left_unchanged() {
     let bytes = std::fs::read(&app).unwrap();
     let modified = std::fs::metadata(&app).unwrap().modified().unwrap();
     let out = sse()
-        .args(["serve", "--addr", "127.0.0.1:0", "--store", "sqlite://app.db"])
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--store",
+            "sqlite://app.db",
+        ])
         .current_dir(&dir)
         .output()
         .unwrap();
@@ -555,7 +561,10 @@ fn a_foreign_sqlite_file_is_refused_at_start_up_and_left_unchanged() {
         "{err}"
     );
     assert_eq!(std::fs::read(&app).unwrap(), bytes, "not a byte written");
-    assert_eq!(std::fs::metadata(&app).unwrap().modified().unwrap(), modified);
+    assert_eq!(
+        std::fs::metadata(&app).unwrap().modified().unwrap(),
+        modified
+    );
     for side in ["app.db-wal", "app.db-shm", "app.db-journal"] {
         assert!(!dir.join(side).exists(), "{side} was created");
     }
@@ -791,5 +800,8 @@ fn a_flag_beats_its_variable_which_beats_the_file() {
     let bytes = [("SSE_HISTORY_BYTES", "2MiB")];
     assert!(kept(&bytes, &["--history-size", "7"])
         .contains("last 7 updates kept (at most 2 MiB of them)"));
-    assert!(kept(&[], &[]).contains("(at most 64 MiB of them)"), "the default");
+    assert!(
+        kept(&[], &[]).contains("(at most 64 MiB of them)"),
+        "the default"
+    );
 }

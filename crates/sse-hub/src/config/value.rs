@@ -90,7 +90,9 @@ impl Value {
                 let t = t.trim();
                 let (digits, unit) = [("KiB", 1u64 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30)]
                     .iter()
-                    .find_map(|(suffix, unit)| t.strip_suffix(suffix).map(|d| (d.trim_end(), *unit)))
+                    .find_map(|(suffix, unit)| {
+                        t.strip_suffix(suffix).map(|d| (d.trim_end(), *unit))
+                    })
                     .unwrap_or((t, 1));
                 digits
                     .parse::<u64>()
@@ -268,7 +270,17 @@ mod tests {
         assert_eq!(text("512KiB").to_positive_byte_size(), Ok(512 << 10));
         assert_eq!(text("64 MiB").to_positive_byte_size(), Ok(64 << 20));
         assert_eq!(text("1GiB").to_positive_byte_size(), Ok(1 << 30));
-        for bad in ["0", "0MiB", "-1", "1.5MiB", "MiB", "1 MB", "1kib", "+1", "99999999999GiB"] {
+        for bad in [
+            "0",
+            "0MiB",
+            "-1",
+            "1.5MiB",
+            "MiB",
+            "1 MB",
+            "1kib",
+            "+1",
+            "99999999999GiB",
+        ] {
             assert!(text(bad).to_positive_byte_size().is_err(), "{bad:?}");
         }
         assert!(Value::Int(-1).to_positive_byte_size().is_err());

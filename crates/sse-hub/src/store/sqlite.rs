@@ -1013,7 +1013,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     tx.execute_batch(&format!(
         "{steps}\n{SCHEMA_V2}\nPRAGMA application_id = {APPLICATION_ID};"
     ))
-        .map_err(sql("creating the schema"))?;
+    .map_err(sql("creating the schema"))?;
     tx.commit().map_err(sql("creating the schema"))
 }
 

@@ -6,9 +6,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sse_hub::store::{
-    update_size, Cursor, Entry, ManualClock, Position, Retention, Store, Tail,
-};
+use sse_hub::store::{update_size, Cursor, Entry, ManualClock, Position, Retention, Store, Tail};
 use sse_hub::Update;
 
 use super::{
@@ -293,7 +291,10 @@ pub async fn retention_by_bytes(f: Factory) {
         bytes += size;
         fit += 1;
     }
-    assert!((3..40).contains(&fit), "the case overflows the bound ({fit} fit)");
+    assert!(
+        (3..40).contains(&fit),
+        "the case overflows the bound ({fit} fit)"
+    );
     let (kept, complete) = replay_all(&*store, Cursor::Earliest, 100).await;
     assert!(complete);
     // Ids first: a failure then prints names, not kilobytes of data.
@@ -335,7 +336,11 @@ pub async fn retention_by_bytes(f: Factory) {
         })
         .await;
     let (kept, _) = replay_all(&*store, Cursor::Earliest, 100).await;
-    assert_eq!(ids(&kept), ["m3", "m4"], "a reopen with a lower bound trims to it");
+    assert_eq!(
+        ids(&kept),
+        ["m3", "m4"],
+        "a reopen with a lower bound trims to it"
+    );
     assert_eq!(kept, more[2..]);
     store.close().await.expect("close");
 }

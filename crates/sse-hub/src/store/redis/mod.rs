@@ -111,12 +111,12 @@ pub use self::tls::RedisTls;
 use tokio::sync::{broadcast, watch, RwLock};
 use tokio::task::JoinHandle;
 
+#[cfg(doc)]
+use super::update_size;
 use super::{
     ensure_id, Clock, Cursor, Entry, LiveFeed, Position, Replay, Retention, Store, StoreError,
     StoreFuture, SystemClock,
 };
-#[cfg(doc)]
-use super::update_size;
 use crate::Update;
 
 /// The most entries one append (or one housekeeping call) evicts, so that
