@@ -177,6 +177,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let public_url = config.hub_url.clone();
     let audience = config.auth.audience.clone();
     let history = config.retention.max_entries();
+    let history_bytes = config.retention.max_bytes();
     let hub = Hub::new(config, Arc::clone(&store)).context("invalid hub configuration")?;
 
     // The debug page, with development tokens only when the key is ours.
@@ -214,6 +215,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         audience: &audience,
         store: &store_label,
         history,
+        history_bytes,
         metrics: match &ops {
             Some(listener) => Some(display_addr(listener.local_addr()?)),
             None => None,

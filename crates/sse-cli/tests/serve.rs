@@ -528,6 +528,48 @@ fn without_keys_it_refuses_to_listen_beyond_loopback() {
     );
 }
 
+#[test]
+fn a_foreign_sqlite_file_is_refused_at_start_up_and_left_unchanged() {
+    let dir = temp_dir("foreign-sqlite");
+    let app = dir.join("app.db");
+    rusqlite::Connection::open(&app)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);
+             INSERT INTO users (name) VALUES ('ada');",
+        )
+        .unwrap();
+    let bytes = std::fs::read(&app).unwrap();
+    let modified = std::fs::metadata(&app).unwrap().modified().unwrap();
+    let out = sse()
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--store",
+            "sqlite://app.db",
+        ])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("cannot open the store sqlite app.db")
+            && err.contains("another application's SQLite database (tables: users")
+            && err.contains("give the hub a file of its own"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&app).unwrap(), bytes, "not a byte written");
+    assert_eq!(
+        std::fs::metadata(&app).unwrap().modified().unwrap(),
+        modified
+    );
+    for side in ["app.db-wal", "app.db-shm", "app.db-journal"] {
+        assert!(!dir.join(side).exists(), "{side} was created");
+    }
+}
+
 #[cfg(unix)]
 fn terminate(hub: &mut Hub) -> std::process::ExitStatus {
     let pid = hub.child.id().to_string();
@@ -754,4 +796,12 @@ fn a_flag_beats_its_variable_which_beats_the_file() {
     let env = [("SSE_HISTORY_SIZE", "6")];
     assert!(kept(&env, &[]).contains("last 6 updates kept"));
     assert!(kept(&env, &["--history-size", "7"]).contains("last 7 updates kept"));
+    // The byte bound beside it: a new count keeps it.
+    let bytes = [("SSE_HISTORY_BYTES", "2MiB")];
+    assert!(kept(&bytes, &["--history-size", "7"])
+        .contains("last 7 updates kept (at most 2 MiB of them)"));
+    assert!(
+        kept(&[], &[]).contains("(at most 64 MiB of them)"),
+        "the default"
+    );
 }

@@ -298,6 +298,7 @@ macro_rules! store_conformance {
             case!(an_id_evicted_from_history_is_stored_again);
             case!(replay_after_an_id_names_the_update_at_the_cursor);
             case!(retention_by_count);
+            case!(retention_by_bytes);
             case!(retention_by_age);
             case!(reopen_keeps_history_and_positions);
             case!(close_refuses_work_and_ends_feeds);

@@ -14,6 +14,8 @@ pub(super) struct Banner<'a> {
     pub audience: &'a str,
     pub store: &'a str,
     pub history: usize,
+    /// The history's byte bound.
+    pub history_bytes: u64,
     /// `127.0.0.1:9100`, when `/metrics` is served apart.
     pub metrics: Option<String>,
     pub dev: Option<(&'a DevKey, &'a DevTokens)>,
@@ -26,8 +28,10 @@ impl Banner<'_> {
         println!("  debug page: {base}/");
         println!("  hub:        {}", self.public_url);
         println!(
-            "  store:      {}, last {} updates kept",
-            self.store, self.history
+            "  store:      {}, last {} updates kept (at most {} MiB of them)",
+            self.store,
+            self.history,
+            self.history_bytes.div_ceil(1 << 20)
         );
         if let Some(at) = &self.metrics {
             println!("  metrics:    http://{at}/metrics (and /healthz)");

@@ -14,7 +14,6 @@ use serde::de::{Deserialize, Deserializer};
 
 use super::{deserialize_into, ConfigError, Setting, Target};
 use crate::hub::HubConfig;
-use crate::store::Retention;
 use crate::subscribe::SubscriptionFormat;
 
 type S = Setting<HubConfig>;
@@ -81,15 +80,17 @@ pub static HUB_SETTINGS: &[S] = &[
         "SSE_HISTORY_SIZE",
         "N",
         "Updates kept in history (default 10000).",
-        |c, v| {
-            // A new bound of the same retention: the age limit stays.
-            let mut retention = Retention::new(v.to_positive_count()?);
-            if let Some(age) = c.retention.max_age() {
-                retention = retention.with_max_age(age);
-            }
-            c.retention = retention;
-            Ok(())
-        },
+        // A new bound of the same retention: the byte and age limits stay.
+        |c, v| Ok(c.retention = c.retention.with_max_entries(v.to_positive_count()?)),
+    ),
+    S::new(
+        "history_bytes",
+        "SSE_HISTORY_BYTES",
+        "BYTES",
+        "Update bytes kept in history (id, data, type and topics), beside --history-size: \
+         the oldest go first, the newest always stays (default 64MiB; a plain count or \
+         KiB, MiB, GiB).",
+        |c, v| Ok(c.retention = c.retention.with_max_bytes(v.to_positive_byte_size()?)),
     ),
     S::new(
         "history_age",
@@ -325,6 +326,7 @@ jwt_issuer = "https://idp.example/"
 allow_anonymous = "yes"
 cors_origins = ["https://a.example", "https://b.example"]
 history_size = 42
+history_bytes = "2MiB"
 history_age = 3600
 heartbeat = 2.5
 max_connections = 7
@@ -354,6 +356,7 @@ legacy = true
         assert!(c.allow_anonymous);
         assert_eq!(c.cors_origins, ["https://a.example", "https://b.example"]);
         assert_eq!(c.retention.max_entries(), 42);
+        assert_eq!(c.retention.max_bytes(), 2 * 1024 * 1024);
         assert_eq!(c.retention.max_age(), Some(Duration::from_secs(3600)));
         assert_eq!(c.heartbeat, Some(Duration::from_millis(2500)));
         assert_eq!(c.limits.max_connections, 7);

@@ -75,6 +75,36 @@ impl Value {
         }
     }
 
+    /// A size in bytes of at least 1: a whole number, or text with a
+    /// binary suffix (`512KiB`, `64 MiB`, `1GiB`; spaces trimmed).
+    ///
+    /// # Errors
+    /// 0, a negative, fractional or non-numeric value, another suffix, or
+    /// more than `u64::MAX` bytes.
+    pub fn to_positive_byte_size(&self) -> Result<u64, Reason> {
+        const EXPECTED: &str = "expected a size in bytes, at least 1: a whole number, \
+                                optionally followed by KiB, MiB or GiB";
+        let size = match self {
+            Value::Int(n) => u64::try_from(*n).ok(),
+            Value::Text(t) => {
+                let t = t.trim();
+                let (digits, unit) = [("KiB", 1u64 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30)]
+                    .iter()
+                    .find_map(|(suffix, unit)| {
+                        t.strip_suffix(suffix).map(|d| (d.trim_end(), *unit))
+                    })
+                    .unwrap_or((t, 1));
+                digits
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|_| digits.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|n| n.checked_mul(unit))
+            }
+            _ => None,
+        };
+        size.filter(|n| *n > 0).ok_or_else(|| EXPECTED.to_owned())
+    }
+
     /// Seconds, fractions allowed, from 0 to [`MAX_SECONDS`].
     ///
     /// # Errors
@@ -231,6 +261,29 @@ mod tests {
 
     fn text(s: &str) -> Value {
         Value::Text(s.to_owned())
+    }
+
+    #[test]
+    fn byte_sizes_take_a_count_or_a_binary_suffix() {
+        assert_eq!(Value::Int(4096).to_positive_byte_size(), Ok(4096));
+        assert_eq!(text(" 4096 ").to_positive_byte_size(), Ok(4096));
+        assert_eq!(text("512KiB").to_positive_byte_size(), Ok(512 << 10));
+        assert_eq!(text("64 MiB").to_positive_byte_size(), Ok(64 << 20));
+        assert_eq!(text("1GiB").to_positive_byte_size(), Ok(1 << 30));
+        for bad in [
+            "0",
+            "0MiB",
+            "-1",
+            "1.5MiB",
+            "MiB",
+            "1 MB",
+            "1kib",
+            "+1",
+            "99999999999GiB",
+        ] {
+            assert!(text(bad).to_positive_byte_size().is_err(), "{bad:?}");
+        }
+        assert!(Value::Int(-1).to_positive_byte_size().is_err());
     }
 
     #[test]

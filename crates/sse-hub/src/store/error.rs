@@ -32,6 +32,8 @@ pub(crate) enum Kind {
     },
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
+    #[error("{0}")]
+    Foreign(String),
     #[error("the outcome of update {id:?} is unknown: {context}")]
     OutcomeUnknown {
         context: &'static str,
@@ -127,6 +129,11 @@ impl StoreError {
         Self::new(Kind::Corrupt(what.into()))
     }
 
+    /// `why` says what the data is and that it was left unchanged.
+    pub(crate) fn foreign(why: impl Into<String>) -> Self {
+        Self::new(Kind::Foreign(why.into()))
+    }
+
     /// The store was closed; nothing was done.
     pub fn is_closed(&self) -> bool {
         matches!(*self.0, Kind::Closed)
@@ -185,6 +192,14 @@ impl StoreError {
     /// by a newer version).
     pub fn is_corrupt(&self) -> bool {
         matches!(*self.0, Kind::Corrupt(_))
+    }
+
+    /// The backend holds another application's data (an SQLite file with
+    /// tables of its own and without the hub's `application_id`): the
+    /// store refused to open it and wrote nothing to it. Never
+    /// [`is_corrupt`](Self::is_corrupt) or [`is_backend`](Self::is_backend).
+    pub fn is_foreign(&self) -> bool {
+        matches!(*self.0, Kind::Foreign(_))
     }
 }
 

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::broadcast;
 
 use super::{
-    ensure_id, Clock, Cursor, Entry, LiveFeed, Position, Replay, Retention, Store, StoreError,
-    StoreFuture, SystemClock,
+    ensure_id, update_size, Clock, Cursor, Entry, LiveFeed, Position, Replay, Retention, Store,
+    StoreError, StoreFuture, SystemClock,
 };
 use crate::Update;
 
@@ -18,7 +18,8 @@ use crate::Update;
 #[must_use]
 pub struct MemoryConfig {
     /// What is kept; the ring never holds more than
-    /// `retention.max_entries()` entries.
+    /// `retention.max_entries()` entries, nor more than
+    /// `retention.max_bytes()` of updates beyond the newest one.
     pub retention: Retention,
     /// The time source for age retention.
     pub clock: Arc<dyn Clock>,
@@ -81,6 +82,8 @@ pub struct MemoryStore {
 struct Inner {
     /// Retained entries, in position order, positions consecutive.
     ring: VecDeque<Slot>,
+    /// The sum of [`update_size`] over `ring`.
+    bytes: u64,
     /// The last sequence number assigned (0 before the first append).
     last_seq: u64,
     /// For each retained id: the sequence of its oldest retained
@@ -94,6 +97,8 @@ struct Inner {
 struct Slot {
     entry: Entry,
     created_ms: u64,
+    /// [`update_size`] of the entry's update.
+    bytes: u64,
 }
 
 impl Slot {
@@ -109,6 +114,7 @@ impl MemoryStore {
         MemoryStore {
             inner: Mutex::new(Inner {
                 ring: VecDeque::new(),
+                bytes: 0,
                 last_seq: 0,
                 ids: HashMap::new(),
                 live: Some(live),
@@ -148,11 +154,18 @@ impl MemoryStore {
                 v.insert((seq, 1));
             }
         }
+        let bytes = update_size(&entry.update);
         inner.ring.push_back(Slot {
             entry: entry.clone(),
             created_ms: now_ms,
+            bytes,
         });
-        while inner.ring.len() > self.retention.max_entries() {
+        inner.bytes = inner.bytes.saturating_add(bytes);
+        // Never below one entry: the newest stays whatever its size.
+        while inner.ring.len() > 1
+            && (inner.ring.len() > self.retention.max_entries()
+                || inner.bytes > self.retention.max_bytes())
+        {
             inner.evict_front();
         }
         inner.evict_expired(self.retention.age_cutoff_ms(now_ms));
@@ -240,6 +253,7 @@ impl Inner {
         let Some(slot) = self.ring.pop_front() else {
             return;
         };
+        self.bytes = self.bytes.saturating_sub(slot.bytes);
         let seq = slot.seq();
         let id = &slot.entry.update.id;
         let Some(&(oldest, count)) = self.ids.get(id) else {

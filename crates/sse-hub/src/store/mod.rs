@@ -117,10 +117,15 @@
 //!
 //! # Retention
 //!
-//! [`Retention`] bounds history by count and optionally by age. Replay
-//! applies it exactly (an entry outside it is never returned, and a cursor
-//! pointing at one is reported incomplete); backends may delete the
-//! underlying data later and in batches.
+//! [`Retention`] bounds history by count, by bytes ([`update_size`]: an
+//! update of 1 MiB counts 1 MiB whatever the count bound says) and
+//! optionally by age. Replay applies it exactly (an entry outside it is
+//! never returned, and a cursor pointing at one is reported incomplete);
+//! backends may delete the underlying data later and in batches, except
+//! that the byte bound is also enforced when an update is appended: the
+//! append evicts the oldest entries until the rest fits (the memory store
+//! and SQLite in the same step, Redis within its per-append budget), so
+//! what the store holds stays within it.
 
 use std::fmt;
 use std::future::Future;
@@ -481,26 +486,52 @@ impl LiveFeed {
     }
 }
 
+/// The default byte bound of a [`Retention`]: 64 MiB of update bytes
+/// ([`update_size`]), which a small machine can hold in memory several
+/// times over.
+pub const DEFAULT_HISTORY_BYTES: u64 = 64 * 1024 * 1024;
+
 /// How much history a store keeps.
 ///
 /// Invariant: `max_entries >= 1`. An entry is retained while it is among
-/// the newest `max_entries` and, when `max_age` is set, younger than
-/// `max_age` by the store's [`Clock`]. Eviction goes oldest first: an entry
-/// stays while an older one does (which matters only when the clock moved
-/// back).
+/// the newest `max_entries`, while it and the entries newer than it add up
+/// to at most `max_bytes` ([`update_size`]), and, when `max_age` is set,
+/// while it is younger than `max_age` by the store's [`Clock`]. The newest
+/// entry is always retained whatever its size (a history never trims below
+/// one entry, so the bound can be exceeded by one update, itself bounded by
+/// the hub's `max_body`). Eviction goes oldest first: an entry stays while
+/// an older one does (which matters only when the clock moved back).
+///
+/// The byte bound is what bounds memory: the memory store holds at most
+/// `max_bytes` of update bytes plus a small per-entry overhead (about
+/// 200 bytes); SQLite's file holds as much (plus page overhead, and up to
+/// 64 MiB of WAL after a checkpoint); a Redis stream as much plus Redis's
+/// per-entry overhead.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Retention {
     max_entries: usize,
+    max_bytes: u64,
     max_age: Option<Duration>,
 }
 
 impl Retention {
-    /// Keeps the newest `max_entries` (at least 1), with no age limit.
+    /// Keeps the newest `max_entries` (at least 1) within
+    /// [`DEFAULT_HISTORY_BYTES`], with no age limit.
     pub const fn new(max_entries: usize) -> Self {
         Retention {
             max_entries: if max_entries == 0 { 1 } else { max_entries },
+            max_bytes: DEFAULT_HISTORY_BYTES,
             max_age: None,
         }
+    }
+
+    /// Keeps at most `max_bytes` of updates ([`update_size`]) instead of
+    /// [`DEFAULT_HISTORY_BYTES`]; the newest entry is kept whatever its
+    /// size.
+    #[must_use]
+    pub const fn with_max_bytes(mut self, max_bytes: u64) -> Self {
+        self.max_bytes = max_bytes;
+        self
     }
 
     /// Also evicts entries older than `max_age`.
@@ -510,9 +541,23 @@ impl Retention {
         self
     }
 
+    /// The same byte bound and age limit with another count bound (at
+    /// least 1).
+    #[must_use]
+    pub const fn with_max_entries(mut self, max_entries: usize) -> Self {
+        self.max_entries = if max_entries == 0 { 1 } else { max_entries };
+        self
+    }
+
     /// The maximum number of retained entries.
     pub const fn max_entries(&self) -> usize {
         self.max_entries
+    }
+
+    /// The maximum retained bytes ([`update_size`]) beyond the newest
+    /// entry.
+    pub const fn max_bytes(&self) -> u64 {
+        self.max_bytes
     }
 
     /// The maximum age of a retained entry, if any.
@@ -531,10 +576,21 @@ impl Retention {
 }
 
 impl Default for Retention {
-    /// 100,000 entries, no age limit.
+    /// 100,000 entries within [`DEFAULT_HISTORY_BYTES`], no age limit.
     fn default() -> Self {
         Retention::new(100_000)
     }
+}
+
+/// The bytes an update counts against [`Retention::max_bytes`]: its id,
+/// data, event type and topics, as UTF-8. Every backend counts the same.
+pub fn update_size(update: &Update) -> u64 {
+    let topics: usize = update.topics.iter().map(String::len).sum();
+    let len = update.id.len()
+        + update.data.len()
+        + update.event_type.as_ref().map_or(0, String::len)
+        + topics;
+    u64::try_from(len).unwrap_or(u64::MAX)
 }
 
 pub use crate::update::generate_id;
@@ -594,6 +650,32 @@ mod tests {
         assert_eq!(r.age_cutoff_ms(10_000), 8_000);
         assert_eq!(r.age_cutoff_ms(1_000), 0);
         assert_eq!(Retention::new(5).age_cutoff_ms(10_000), 0);
+    }
+
+    #[test]
+    fn retention_keeps_its_other_bounds_when_one_changes() {
+        let r = Retention::new(5)
+            .with_max_bytes(100)
+            .with_max_age(Duration::from_secs(2));
+        assert_eq!(Retention::new(5).max_bytes(), DEFAULT_HISTORY_BYTES);
+        let r = r.with_max_entries(0);
+        assert_eq!(
+            (r.max_entries(), r.max_bytes(), r.max_age()),
+            (1, 100, Some(Duration::from_secs(2)))
+        );
+    }
+
+    #[test]
+    fn update_size_counts_id_data_type_and_topics() {
+        let u = Update {
+            id: "ab".to_owned(),
+            topics: vec!["t1".to_owned(), "ü".to_owned()],
+            data: "hello".to_owned(),
+            private: true,
+            event_type: Some("e".to_owned()),
+            retry: Some(5),
+        };
+        assert_eq!(update_size(&u), 2 + 5 + 1 + 2 + 2);
     }
 
     #[test]

@@ -12,6 +12,23 @@
 //! Replays run on a small pool of read-only connections in tokio's blocking
 //! pool; WAL lets them read while the writer commits.
 //!
+//! Retention by bytes is exact: the writer keeps the history's byte total
+//! in a one-row table (`history_bytes`, maintained by triggers on
+//! `updates`, so every delete path keeps it right) and deletes the oldest
+//! rows beyond [`Retention::max_bytes`] in the transaction that inserted
+//! the batch. The count and age bounds are applied exactly by replay and
+//! deleted lazily in chunks, as below.
+//!
+//! # Whose file
+//!
+//! The hub marks its databases with `PRAGMA application_id` =
+//! `0x53534548` ("SSEH"). Before writing anything (no WAL switch, no
+//! schema), `open` refuses a database that holds tables but not that mark
+//! ([`StoreError::is_foreign`]): `--store sqlite://app.db` pointing at
+//! another program's database fails instead of adopting it. An empty file
+//! is taken and marked; so is a hub database from before the mark (only
+//! the hub's tables, a `user_version` the hub set).
+//!
 //! Positions are `seq-0` where `seq` is the row's `INTEGER PRIMARY KEY
 //! AUTOINCREMENT`: assigned by the writer, consecutive, and never reused,
 //! even after every row was deleted (SQLite keeps the high-water mark in
@@ -27,13 +44,22 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::{broadcast, oneshot, OwnedSemaphorePermit, Semaphore};
 
 use super::{
-    ensure_id, Clock, Cursor, Doubt, Entry, LiveFeed, Position, Replay, Retention, Store,
-    StoreError, StoreFuture, SystemClock,
+    ensure_id, update_size, Clock, Cursor, Doubt, Entry, LiveFeed, Position, Replay, Retention,
+    Store, StoreError, StoreFuture, SystemClock,
 };
 use crate::Update;
 
-/// The file format version, kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
+/// The file format version, kept in `PRAGMA user_version`. Version 2 added
+/// the byte bound (`updates.bytes`, `history_bytes`) and the mark.
+const SCHEMA_VERSION: i64 = 2;
+
+/// `PRAGMA application_id` of the hub's databases: "SSEH".
+const APPLICATION_ID: i64 = 0x5353_4548;
+
+/// Every table the hub creates (SQLite's own `sqlite_*` aside): a database
+/// holding only these is the hub's even without [`APPLICATION_ID`] (it was
+/// made before the mark).
+const HUB_TABLES: [&str; 2] = ["updates", "history_bytes"];
 
 /// Rows deleted per retention statement, so that one prune never holds the
 /// write lock for long; a bigger backlog is deleted over several batches.
@@ -225,13 +251,18 @@ impl SqliteStore {
     /// [`StoreError::is_backend`] when the directory or file cannot be
     /// created or opened, or WAL mode cannot be enabled;
     /// [`StoreError::is_corrupt`] when the file was written by a newer
-    /// version or is not a database of ours.
+    /// version; [`StoreError::is_foreign`] when it is another
+    /// application's database (it is left unchanged).
     pub fn open(config: SqliteConfig) -> Result<SqliteStore, StoreError> {
         if let Some(dir) = config.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::backend("creating the store directory", e))?;
         }
         let mut conn = Connection::open(&config.path).map_err(sql("opening the database"))?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(sql("configuring the database"))?;
+        // Before the first write (the WAL switch writes the header).
+        check_ours(&conn)?;
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
             .map_err(sql("enabling WAL"))?;
@@ -253,9 +284,9 @@ impl SqliteStore {
              PRAGMA journal_size_limit = 67108864;"
         ))
         .map_err(sql("configuring the database"))?;
-        conn.busy_timeout(Duration::from_secs(5))
-            .map_err(sql("configuring the database"))?;
         migrate(&mut conn)?;
+        // The byte bound may have been lowered since the file was written.
+        trim_bytes(&conn, config.retention.max_bytes()).map_err(sql("applying retention"))?;
         let last_seq = read_last_seq(&conn).map_err(sql("reading the last position"))?;
         let wal_path = match conn.path() {
             Some(db) if !db.is_empty() => PathBuf::from(format!("{db}-wal")),
@@ -306,6 +337,7 @@ impl SqliteStore {
             last_seq,
             max_batch: config.max_batch.max(1),
             max_entries,
+            max_bytes: config.retention.max_bytes(),
             // Prune after about a sixteenth of the history was appended:
             // the table overshoots its bound by at most that much, and the
             // delete cost is spread over many appends.
@@ -542,6 +574,8 @@ struct Writer {
     last_seq: u64,
     max_batch: usize,
     max_entries: u64,
+    /// [`Retention::max_bytes`], enforced in each batch's transaction.
+    max_bytes: u64,
     prune_every: u64,
     since_prune: u64,
     /// The last prune stopped at `PRUNE_CHUNK` (or none ran yet since open).
@@ -648,7 +682,7 @@ impl Writer {
             self.max_entries,
             self.shared.retention.age_cutoff_ms(clock_ms),
         );
-        let committed = insert_batch(&mut self.conn, now_ms, window, batch);
+        let committed = insert_batch(&mut self.conn, now_ms, window, self.max_bytes, batch);
         if let (Ok((_, last_seq, _)), true) = (&committed, self.sync_wal) {
             if let Err(e) = self.sync_wal_file() {
                 tracing::error!(error = %e, "sqlite store: syncing the WAL failed; refusing appends");
@@ -802,8 +836,6 @@ fn sync_parent_dir(_path: &std::path::Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Inserts `batch` in one transaction; returns the last sequence before it
-/// and the last one it assigned.
 /// What a batch did with one append.
 enum Appended {
     /// Stored at this sequence.
@@ -816,11 +848,13 @@ enum Appended {
 /// history (retention `max_entries` and `cutoff_ms` applied exactly, as a
 /// replay would): the first and last sequence, and what became of each
 /// append. The check runs inside the write transaction, so it also sees
-/// the rows this batch inserted before it.
+/// the rows this batch inserted before it. Then the oldest rows past
+/// `max_bytes` are deleted, in the same transaction.
 fn insert_batch(
     conn: &mut Connection,
     now_ms: i64,
     (max_entries, cutoff_ms): (u64, u64),
+    max_bytes: u64,
     batch: &[Pending],
 ) -> rusqlite::Result<(u64, u64, Vec<Appended>)> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -832,8 +866,9 @@ fn insert_batch(
     let mut outcomes = Vec::with_capacity(batch.len());
     {
         let mut stmt = tx.prepare_cached(
-            "INSERT INTO updates (seq, id, created_ms, topics, data, private, event_type, retry)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO updates (seq, id, created_ms, topics, data, private, event_type, retry,
+                                  bytes)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?;
         for pending in batch {
             let u = &*pending.update;
@@ -854,10 +889,12 @@ fn insert_batch(
                 u.event_type,
                 // Stored bit for bit: SQLite integers are signed.
                 u.retry.map(|r| r as i64),
+                i64::try_from(update_size(u)).unwrap_or(i64::MAX),
             ])?;
             outcomes.push(Appended::New(seq));
         }
     }
+    trim_bytes(&tx, max_bytes)?;
     tx.commit()?;
     Ok((before, seq, outcomes))
 }
@@ -933,39 +970,155 @@ fn read_last_seq(conn: &Connection) -> rusqlite::Result<u64> {
     Ok(seq.and_then(|s| u64::try_from(s).ok()).unwrap_or(0))
 }
 
-/// Creates the schema, or checks that an existing file is ours and not
-/// newer.
+/// What makes a version 1 database (or a new one, whose `updates` was just
+/// created with the column) version 2: the byte total and the triggers that
+/// keep it (then [`migrate`] marks it with [`APPLICATION_ID`]).
+const SCHEMA_V2: &str = "
+    CREATE TABLE history_bytes (total INTEGER NOT NULL); -- one row
+    INSERT INTO history_bytes (total) SELECT coalesce(sum(bytes), 0) FROM updates;
+    CREATE TRIGGER updates_bytes_in AFTER INSERT ON updates
+        BEGIN UPDATE history_bytes SET total = total + NEW.bytes; END;
+    CREATE TRIGGER updates_bytes_out AFTER DELETE ON updates
+        BEGIN UPDATE history_bytes SET total = total - OLD.bytes; END;
+    PRAGMA user_version = 2;";
+
+/// Refuses another application's database, reading only: it runs before
+/// anything is written to the file. Ours: marked with [`APPLICATION_ID`],
+/// empty (no tables: new), or unmarked with only [`HUB_TABLES`] and a
+/// `user_version` the hub set (a hub database from before the mark, marked
+/// by [`migrate`]).
+fn check_ours(conn: &Connection) -> Result<(), StoreError> {
+    let read = sql("reading the database header");
+    let app_id: i64 = conn
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .map_err(&read)?;
+    if app_id == APPLICATION_ID {
+        return Ok(());
+    }
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(&read)?;
+    let mut stmt = conn
+        .prepare(
+            "SELECT name FROM sqlite_schema
+             WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+        )
+        .map_err(&read)?;
+    let tables = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .map_err(&read)?
+        .collect::<rusqlite::Result<Vec<String>>>()
+        .map_err(&read)?;
+    if app_id == 0 && tables.is_empty() {
+        return Ok(()); // a new file (migrate checks a user_version it has)
+    }
+    let hub_made = app_id == 0
+        && (1..=SCHEMA_VERSION).contains(&version)
+        && tables.iter().any(|t| t == "updates")
+        && tables.iter().all(|t| HUB_TABLES.contains(&t.as_str()));
+    if hub_made {
+        return Ok(());
+    }
+    let mut names = tables
+        .iter()
+        .take(5)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if tables.len() > 5 {
+        names.push_str(", …");
+    }
+    let whose = if app_id == 0 {
+        "no application_id".to_owned()
+    } else {
+        format!("application_id {app_id:#x}")
+    };
+    Err(StoreError::foreign(format!(
+        "the file is another application's SQLite database (tables: {names}; {whose}, \
+         not the hub's {APPLICATION_ID:#x}); refusing to use it, and nothing was written \
+         to it: give the hub a file of its own"
+    )))
+}
+
+/// Creates the schema, or upgrades a version 1 file; refuses a newer one.
+/// [`check_ours`] has already refused a file that is not the hub's.
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(sql("reading the schema version"))?;
-    match version {
+    let steps = match version {
         0 => {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(sql("creating the schema"))?;
-            tx.execute_batch(
-                "CREATE TABLE IF NOT EXISTS updates (
-                     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
-                     id         TEXT    NOT NULL,
-                     created_ms INTEGER NOT NULL,
-                     topics     TEXT    NOT NULL, -- JSON array of strings
-                     data       TEXT    NOT NULL,
-                     private    INTEGER NOT NULL,
-                     event_type TEXT,
-                     retry      INTEGER
-                 );
-                 CREATE INDEX IF NOT EXISTS updates_by_id ON updates (id);
-                 PRAGMA user_version = 1;",
-            )
-            .map_err(sql("creating the schema"))?;
-            tx.commit().map_err(sql("creating the schema"))
+            "CREATE TABLE updates (
+                 seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+                 id         TEXT    NOT NULL,
+                 created_ms INTEGER NOT NULL,
+                 topics     TEXT    NOT NULL, -- JSON array of strings
+                 data       TEXT    NOT NULL,
+                 private    INTEGER NOT NULL,
+                 event_type TEXT,
+                 retry      INTEGER,
+                 bytes      INTEGER NOT NULL DEFAULT 0 -- update_size()
+             );
+             CREATE INDEX updates_by_id ON updates (id);"
         }
-        SCHEMA_VERSION => Ok(()),
-        v => Err(StoreError::corrupt(format!(
-            "database schema version {v}; this version reads {SCHEMA_VERSION}"
-        ))),
+        // update_size() of the rows already there: the same bytes, counted
+        // in SQL.
+        1 => {
+            "ALTER TABLE updates ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
+             UPDATE updates SET bytes = length(CAST(id AS BLOB)) + length(CAST(data AS BLOB))
+                 + coalesce(length(CAST(event_type AS BLOB)), 0)
+                 + coalesce((SELECT sum(length(CAST(value AS BLOB)))
+                             FROM json_each(updates.topics)), 0);"
+        }
+        SCHEMA_VERSION => return Ok(()),
+        v => {
+            return Err(StoreError::corrupt(format!(
+                "database schema version {v}; this version reads {SCHEMA_VERSION}"
+            )))
+        }
+    };
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sql("creating the schema"))?;
+    tx.execute_batch(&format!(
+        "{steps}\n{SCHEMA_V2}\nPRAGMA application_id = {APPLICATION_ID};"
+    ))
+    .map_err(sql("creating the schema"))?;
+    tx.commit().map_err(sql("creating the schema"))
+}
+
+/// Deletes the oldest rows until the others add up to at most `max_bytes`
+/// (or only the newest is left); returns how many it deleted. Reads as many
+/// rows as it deletes, plus one.
+fn trim_bytes(conn: &Connection, max_bytes: u64) -> rusqlite::Result<u64> {
+    let total: i64 = conn.query_row("SELECT total FROM history_bytes", [], |r| r.get(0))?;
+    let Some(excess) = u64::try_from(total)
+        .ok()
+        .and_then(|t| t.checked_sub(max_bytes))
+        .filter(|e| *e > 0)
+    else {
+        return Ok(0);
+    };
+    let mut last = None;
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, bytes FROM updates WHERE seq < (SELECT max(seq) FROM updates)
+             ORDER BY seq",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut freed = 0u64;
+        while let Some(row) = rows.next()? {
+            let (seq, bytes): (i64, i64) = (row.get(0)?, row.get(1)?);
+            freed = freed.saturating_add(u64::try_from(bytes).unwrap_or(0));
+            last = Some(seq);
+            if freed >= excess {
+                break;
+            }
+        }
     }
+    let Some(last) = last else { return Ok(0) };
+    let deleted = conn.execute("DELETE FROM updates WHERE seq <= ?1", params![last])?;
+    Ok(u64::try_from(deleted).unwrap_or(u64::MAX))
 }
 
 /// One row of `updates`, as read.
@@ -1174,7 +1327,7 @@ mod tests {
         let path = dir.path().join("hub.sqlite3");
         Connection::open(&path)
             .expect("open")
-            .execute_batch("PRAGMA user_version = 2;")
+            .execute_batch(&format!("PRAGMA user_version = {};", SCHEMA_VERSION + 1))
             .expect("version");
         let err = SqliteStore::open(SqliteConfig::new(&path)).expect_err("newer file");
         assert!(err.is_corrupt(), "{err}");

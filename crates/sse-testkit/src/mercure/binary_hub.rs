@@ -126,6 +126,7 @@ pub fn flags(config: &HubConfig, url: &str) -> Vec<String> {
     flag("max-matchers", s.max_matchers.to_string());
     flag("max-pattern-len", s.max_pattern_len.to_string());
     flag("history-size", config.retention.max_entries().to_string());
+    flag("history-bytes", config.retention.max_bytes().to_string());
     if let Some(age) = config.retention.max_age() {
         assert_eq!(age.subsec_nanos(), 0, "--history-age is whole seconds");
         flag("history-age", age.as_secs().to_string());

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sse_hub::store::{Cursor, Entry, ManualClock, Position, Retention, Store, Tail};
+use sse_hub::store::{update_size, Cursor, Entry, ManualClock, Position, Retention, Store, Tail};
 use sse_hub::Update;
 
 use super::{
@@ -336,6 +336,93 @@ pub async fn retention_by_count(f: Factory) {
         .await
         .expect("replay");
     assert!(!r.complete && r.entries.is_empty());
+}
+
+/// Retention by bytes: appends past the byte bound evict the oldest until
+/// the rest fits; the newest is kept whatever its size; a reopen with a
+/// lower bound trims to it.
+pub async fn retention_by_bytes(f: Factory) {
+    const MAX_BYTES: u64 = 10_000;
+    let sized = |id: &str, data_len: usize| Update {
+        data: "x".repeat(data_len),
+        event_type: Some("t".to_owned()),
+        ..update(id)
+    };
+    let store = f
+        .open(Options {
+            retention: Retention::new(1_000).with_max_bytes(MAX_BYTES),
+            ..Options::default()
+        })
+        .await;
+    // Sizes vary, so the cut does not fall on a round count.
+    let mut entries = Vec::new();
+    for i in 0..40 {
+        let u = sized(&format!("b{i:02}"), 200 + (i * 97) % 900);
+        entries.push(store.append(u).await.expect("append"));
+    }
+    // The newest entries whose sizes add up to at most MAX_BYTES.
+    let mut fit = 0;
+    let mut bytes = 0;
+    for e in entries.iter().rev() {
+        let size = update_size(&e.update);
+        if bytes + size > MAX_BYTES {
+            break;
+        }
+        bytes += size;
+        fit += 1;
+    }
+    assert!(
+        (3..40).contains(&fit),
+        "the case overflows the bound ({fit} fit)"
+    );
+    let (kept, complete) = replay_all(&*store, Cursor::Earliest, 100).await;
+    assert!(complete);
+    // Ids first: a failure then prints names, not kilobytes of data.
+    let newest = &entries[entries.len() - fit..];
+    assert_eq!(ids(&kept), ids(newest), "the newest that fit");
+    assert_eq!(kept, newest);
+    let evicted = &entries[entries.len() - fit - 1].update.id;
+    let r = store
+        .replay(Cursor::Id(evicted.clone()), 100)
+        .await
+        .expect("replay");
+    assert!(!r.complete, "{evicted} was evicted");
+
+    // One update larger than the bound: kept alone, then evicted by the
+    // next one.
+    let big = store
+        .append(sized("big", usize::try_from(MAX_BYTES).unwrap() * 2))
+        .await
+        .expect("append");
+    let (kept, _) = replay_all(&*store, Cursor::Earliest, 100).await;
+    assert_eq!(ids(&kept), ["big"], "the newest stays whatever its size");
+    assert_eq!(kept, [big]);
+    let small = append_ids(&*store, &["small"]).await;
+    let (kept, _) = replay_all(&*store, Cursor::Earliest, 100).await;
+    assert_eq!(ids(&kept), ["small"]);
+    assert_eq!(kept, small);
+
+    if !f.is_durable() {
+        return;
+    }
+    let more = append_ids(&*store, &["m1", "m2", "m3", "m4"]).await;
+    store.close().await.expect("close");
+    drop(store);
+    let lower = update_size(&more[2].update) + update_size(&more[3].update);
+    let store = f
+        .open(Options {
+            retention: Retention::new(1_000).with_max_bytes(lower),
+            ..Options::default()
+        })
+        .await;
+    let (kept, _) = replay_all(&*store, Cursor::Earliest, 100).await;
+    assert_eq!(
+        ids(&kept),
+        ["m3", "m4"],
+        "a reopen with a lower bound trims to it"
+    );
+    assert_eq!(kept, more[2..]);
+    store.close().await.expect("close");
 }
 
 /// Retention by age.

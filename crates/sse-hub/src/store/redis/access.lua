@@ -1,6 +1,7 @@
 -- Which commands the store needs that the Redis user may not run, as a
 -- list of their names (empty: all allowed). Run once by RedisStore::open.
---   KEYS: the stream, the ids hash, the dups hash (as in common.lua)
+--   KEYS: the stream, the ids hash, the dups hash, the byte total (as in
+--   common.lua)
 --   ARGV[1]: "1" when appends wait for replicas (WAIT)
 -- redis.acl_check_cmd checks the user's ACL for a command with these
 -- arguments (keys included) without running it.
@@ -10,7 +11,7 @@ local function check(name, ...)
     table.insert(denied, name)
   end
 end
-local stream, ids, dups = KEYS[1], KEYS[2], KEYS[3]
+local stream, ids, dups, bytes = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 -- Called by the scripts.
 check('XADD', 'XADD', stream, '*', 'id', 'x')
 check('XDEL', 'XDEL', stream, '0-1')
@@ -23,6 +24,9 @@ for _, hash in ipairs({ids, dups}) do
   check('HSET', 'HSET', hash, 'f', 'v')
   check('HDEL', 'HDEL', hash, 'f')
 end
+check('GET', 'GET', bytes)
+check('SET', 'SET', bytes, '0')
+check('INCRBY', 'INCRBY', bytes, '1')
 -- Sent directly (EVALSHA runs this very script).
 check('SCRIPT LOAD', 'SCRIPT', 'LOAD', 'return 1')
 check('XREAD', 'XREAD', 'COUNT', '1', 'BLOCK', '1', 'STREAMS', stream, '0-0')

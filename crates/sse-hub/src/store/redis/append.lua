@@ -2,16 +2,18 @@
 -- id as soon as the append is acknowledged. Idempotent within history: when
 -- an entry with the same update id is retained, nothing is added.
 -- ARGV[1] max entries, ARGV[2] age cutoff in ms (0: none), ARGV[3] most
--- entries evicted by this call, ARGV[4..] the entry's field/value pairs,
--- starting with 'id', <update id>.
+-- entries evicted by this call, ARGV[4] max bytes, ARGV[5..] the entry's
+-- field/value pairs, starting with 'id', <update id>.
 -- Returns the new entry's stream id, or {stream id, fields} of the entry
 -- already retained under that update id.
 local max_entries = tonumber(ARGV[1])
 local cutoff = tonumber(ARGV[2])
 local budget = tonumber(ARGV[3])
-local uid = ARGV[5]
+local max_bytes = tonumber(ARGV[4])
+local uid = ARGV[6]
+count_bytes()
 -- Trim first, so that the check below sees the history a replay would.
-trim(max_entries, cutoff, budget)
+trim(max_entries, max_bytes, cutoff, budget)
 local current = redis.call('HGET', KEYS[2], uid)
 if current then
   -- The oldest occurrence (ids may occur twice in data written before
@@ -26,7 +28,8 @@ if current then
     sid = redis.call('HGET', KEYS[3], sid)
   end
 end
-local sid = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 4))
+local sid = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 5))
+redis.call('INCRBY', KEYS[4], entry_bytes(ARGV, 5))
 if not current then
   redis.call('HSET', KEYS[2], uid, sid)
 else
@@ -37,5 +40,5 @@ else
   redis.call('HSET', KEYS[3], last or first, sid)
   redis.call('HSET', KEYS[2], uid, first .. ' ' .. sid)
 end
-trim(max_entries, cutoff, budget)
+trim(max_entries, max_bytes, cutoff, budget)
 return sid

@@ -6,6 +6,9 @@
 --           "<oldest> <newest>" when the id occurs more than once
 --   KEYS[3] hash: stream id of an occurrence of a duplicated update id ->
 --           stream id of its next occurrence
+--   KEYS[4] string: the sum of entry_bytes over the stream's entries, kept
+--           by every script that adds or evicts (counted once by
+--           count_bytes for a stream written before it existed)
 -- Both hashes only name retained stream entries, so they are bounded by the
 -- stream's length: eviction (evict_one) removes what it names.
 
@@ -17,6 +20,56 @@ local function field(fields, name)
     end
   end
   return nil
+end
+
+-- The bytes an entry counts against the byte bound, as update_size() in
+-- store/mod.rs counts them: id, data, type and each topic (decoded from
+-- the JSON list), from the flat field/value list `fields` starting at
+-- index `from`.
+local function entry_bytes(fields, from)
+  local n = 0
+  for i = from, #fields, 2 do
+    local name, value = fields[i], fields[i + 1]
+    if name == 'id' or name == 'data' or name == 'type' then
+      n = n + #value
+    elseif name == 'topics' then
+      local ok, topics = pcall(cjson.decode, value)
+      if ok and type(topics) == 'table' then
+        for _, t in ipairs(topics) do
+          if type(t) == 'string' then
+            n = n + #t
+          end
+        end
+      else
+        n = n + #value
+      end
+    end
+  end
+  return n
+end
+
+-- The stream's byte total (KEYS[4]); counts the stream once when the key
+-- is missing (a stream from before the byte bound): one pass, run by
+-- RedisStore::open's housekeeping before any append.
+local function count_bytes()
+  local total = redis.call('GET', KEYS[4])
+  if total then
+    return tonumber(total) or 0
+  end
+  local n = 0
+  local from = '-'
+  while true do
+    local chunk = redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', 1000)
+    for _, e in ipairs(chunk) do
+      n = n + entry_bytes(e[2], 1)
+    end
+    if #chunk < 1000 then
+      break
+    end
+    from = '(' .. chunk[#chunk][1]
+  end
+  redis.call('SET', KEYS[4], n)
+  return n
 end
 
 -- "first" or "first last" -> first, last (last is nil when absent).
@@ -53,20 +106,23 @@ end
 
 -- Deletes the oldest entry `e` ({id, fields}) and what the hashes say
 -- about it: its update id then resolves to its next occurrence, if any.
+-- Returns the entry's bytes, taken off the byte total.
 local function evict_one(e)
   local sid = e[1]
   redis.call('XDEL', KEYS[1], sid)
+  local size = entry_bytes(e[2], 1)
+  redis.call('INCRBY', KEYS[4], -size)
   local uid = field(e[2], 'id')
   if not uid then
-    return
+    return size
   end
   local current = redis.call('HGET', KEYS[2], uid)
   if not current then
-    return
+    return size
   end
   local first, last = split(current)
   if first ~= sid then
-    return
+    return size
   end
   local nxt = redis.call('HGET', KEYS[3], sid)
   if nxt then
@@ -79,29 +135,37 @@ local function evict_one(e)
   else
     redis.call('HDEL', KEYS[2], uid)
   end
+  return size
 end
 
--- Evicts from the head while the stream holds more than `max_entries` or
--- the head was created before `cutoff` (ms; 0 = no age limit), at most
--- `budget` entries. Returns how many were evicted.
-local function trim(max_entries, cutoff, budget)
+-- Evicts from the head while the stream holds more than `max_entries`, or
+-- more than `max_bytes` (entry_bytes) in more than one entry, or the head
+-- was created before `cutoff` (ms; 0 = no age limit), at most `budget`
+-- entries. Returns how many were evicted.
+local function trim(max_entries, max_bytes, cutoff, budget)
   local len = redis.call('XLEN', KEYS[1])
+  local bytes = count_bytes()
   local n = 0
   while n < budget do
     local head = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
     if #head == 0 then
       break
     end
-    local over = len > max_entries
+    local over = len > max_entries or (len > 1 and bytes > max_bytes)
     if not over and cutoff > 0 then
       over = (tonumber(field(head[1][2], 'ms')) or 0) < cutoff
     end
     if not over then
       break
     end
-    evict_one(head[1])
+    bytes = bytes - evict_one(head[1])
     len = len - 1
     n = n + 1
+  end
+  if len == 0 and bytes ~= 0 then
+    -- An empty stream holds no bytes: a total that drifted (an operator
+    -- deleted entries by hand) is right again.
+    redis.call('SET', KEYS[4], 0)
   end
   return n
 end

@@ -3,8 +3,8 @@
 //!
 //! # Shape
 //!
-//! Three keys under a prefix (default `sse`, so `sse:stream`, `sse:ids`,
-//! `sse:dups`):
+//! Four keys under a prefix (default `sse`, so `sse:stream`, `sse:ids`,
+//! `sse:dups`, `sse:bytes`):
 //!
 //! - `<prefix>:stream`, a Redis stream with one entry per update (fields
 //!   `id`, `ms`, `topics`, `data`, `private`, and `type` / `retry` when
@@ -23,6 +23,11 @@
 //!   occurrence without scanning the stream. Empty unless the stream was
 //!   written before appends were idempotent (or an id came back while its
 //!   expired occurrence was not deleted yet).
+//! - `<prefix>:bytes`, a counter: the sum of [`update_size`] over the
+//!   stream's entries, for the byte bound. The scripts that add and evict
+//!   entries keep it (a stream from before the counter is counted once, by
+//!   `open`); it is reset when the stream is found empty, so a count that
+//!   drifted (entries deleted by hand) does not outlive the entries.
 //!
 //! Every write and every replay is one Lua script (`EVALSHA`, reloaded
 //! after a Redis restart), so it is atomic: an acknowledged update is in
@@ -33,12 +38,17 @@
 //! # Retention
 //!
 //! Each append evicts from the head while the stream holds more than
-//! [`Retention::max_entries`] or the head is older than the age limit (at
-//! most 1,000 entries per call; the tail task also runs this
-//! once a second while idle when an age limit is set, and `open` runs it
-//! to completion). Replay applies retention exactly regardless, as the
-//! [`Store`] contract requires. Nodes sharing a stream should share their
-//! retention settings: each trims to its own.
+//! [`Retention::max_entries`], or more than [`Retention::max_bytes`] in
+//! more than one entry, or the head is older than the age limit (at most
+//! 1,000 entries per call; the tail task also runs this once a second while
+//! idle when an age limit is set, and `open` runs it to completion). Replay
+//! applies retention exactly regardless, as the [`Store`] contract
+//! requires (for the byte bound it reads `<prefix>:bytes` and walks the
+//! entries an append's budget left over the bound). Redis's memory for the
+//! stream is these bytes plus its per-entry overhead (field names, the
+//! listpack, the two hashes: roughly 100 to 200 bytes an entry). Nodes
+//! sharing a stream should share their retention settings: each trims to
+//! its own.
 //!
 //! # Completeness
 //!
@@ -108,6 +118,8 @@ pub use self::tls::RedisTls;
 use tokio::sync::{broadcast, watch, RwLock};
 use tokio::task::JoinHandle;
 
+#[cfg(doc)]
+use super::update_size;
 use super::{
     ensure_id, Clock, Cursor, Doubt, Entry, LiveFeed, Position, Replay, Retention, Store,
     StoreError, StoreFuture, SystemClock,
@@ -155,7 +167,7 @@ pub struct RedisConfig {
     /// [`StoreError::is_outcome_unknown`]. Default 1 s.
     pub replica_timeout: Duration,
     /// Prefix of the store's keys (`<prefix>:stream`, `<prefix>:ids`,
-    /// `<prefix>:dups`). Default `sse`. Hubs that share a stream use the
+    /// `<prefix>:dups`, `<prefix>:bytes`). Default `sse`. Hubs that share a stream use the
     /// same prefix; separate hubs on one Redis use different ones.
     pub prefix: String,
     /// What is kept.
@@ -343,8 +355,8 @@ struct Shared {
     /// Mutex: held across the connection attempt, so concurrent publishers
     /// during an outage make one attempt, not one each.
     conn: tokio::sync::Mutex<Option<MultiplexedConnection>>,
-    /// Stream, ids hash, dups hash.
-    keys: [String; 3],
+    /// Stream, ids hash, dups hash, byte total.
+    keys: [String; 4],
     append: Script,
     replay: Script,
     /// Replicas an append waits for (0: none), and for how long.
@@ -417,6 +429,7 @@ impl RedisStore {
                 format!("{prefix}:stream"),
                 format!("{prefix}:ids"),
                 format!("{prefix}:dups"),
+                format!("{prefix}:bytes"),
             ],
             append: Script::new(&format!("{COMMON}\n{}", include_str!("append.lua"))),
             replay: Script::new(&format!("{COMMON}\n{}", include_str!("replay.lua"))),
@@ -479,6 +492,7 @@ impl Store for RedisStore {
                 .arg(self.shared.retention.max_entries())
                 .arg(cutoff)
                 .arg(TRIM_BUDGET)
+                .arg(self.shared.retention.max_bytes())
                 .arg("id")
                 .arg(&update.id)
                 .arg("ms")
@@ -583,7 +597,8 @@ impl Store for RedisStore {
                 .arg(value)
                 .arg(limit)
                 .arg(self.shared.retention.max_entries())
-                .arg(cutoff);
+                .arg(cutoff)
+                .arg(self.shared.retention.max_bytes());
             let mut conn = self.shared.connection().await?;
             let mut result = invocation.invoke_async(&mut conn).await;
             if matches!(&result, Err(e) if is_connection_error(e)) {
@@ -764,7 +779,8 @@ impl Shared {
         invocation
             .arg(self.retention.max_entries())
             .arg(cutoff)
-            .arg(TRIM_BUDGET);
+            .arg(TRIM_BUDGET)
+            .arg(self.retention.max_bytes());
         invocation
             .invoke_async(conn)
             .await
@@ -866,7 +882,7 @@ impl Endpoint {
 /// (or, when it may not even run the check, naming `EVALSHA` / `SCRIPT`).
 async fn check_access(
     conn: &mut MultiplexedConnection,
-    keys: &[String; 3],
+    keys: &[String; 4],
     waits: bool,
 ) -> Result<(), StoreError> {
     const NEEDED: &str = "see \"Commands the hub needs\" in docs/deploy.md";
@@ -889,8 +905,8 @@ async fn check_access(
             "checking the Redis user's permissions",
             format!(
                 "the Redis user may not run the store's scripts: {e} (they need EVALSHA, \
-                 SCRIPT LOAD and the keys {}, {}, {}); {NEEDED}",
-                keys[0], keys[1], keys[2]
+                 SCRIPT LOAD and the keys {}, {}, {}, {}); {NEEDED}",
+                keys[0], keys[1], keys[2], keys[3]
             ),
         )),
         Err(e) => Err(StoreError::backend(

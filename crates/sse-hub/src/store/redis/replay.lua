@@ -2,7 +2,8 @@
 -- atomic step (the bounds and the entries come from one state).
 -- ARGV[1] cursor kind: earliest | newest | id | after
 -- ARGV[2] the update id (id) or stream id (after); ignored otherwise
--- ARGV[3] limit (>= 1), ARGV[4] max entries, ARGV[5] age cutoff in ms (0: none)
+-- ARGV[3] limit (>= 1), ARGV[4] max entries, ARGV[5] age cutoff in ms (0: none),
+-- ARGV[6] max bytes
 -- Returns {complete (0|1), after (stream id|false), newest (stream id|false),
 --          more (0|1), at (entry|false), entry, entry, ...} with entries as
 -- XRANGE gives them; `at` is the entry an id cursor names, when found.
@@ -10,6 +11,7 @@ local kind = ARGV[1]
 local limit = tonumber(ARGV[3])
 local max_entries = tonumber(ARGV[4])
 local cutoff = tonumber(ARGV[5])
+local max_bytes = tonumber(ARGV[6])
 
 -- The newest id ever assigned and the newest ever deleted. Streams are never
 -- deleted by trimming (an empty stream keeps its key and its ids).
@@ -50,13 +52,19 @@ if kind == 'newest' then
 end
 
 -- The oldest retained entry: the first of the newest `max_entries` created
--- at or after `cutoff` (eviction goes oldest first, so everything after it
--- is retained too). `before` is the stream entry just before it, if any.
+-- at or after `cutoff`, after which the entries add up to at most
+-- `max_bytes` (eviction goes oldest first, so everything after it is
+-- retained too). `before` is the stream entry just before it, if any;
+-- `skipped_bytes` what the entries before it hold.
 local first = nil
 local before = nil
+local skipped_bytes = 0
 local from = '-'
 if len > max_entries then
   local skipped = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', len - max_entries)
+  for _, e in ipairs(skipped) do
+    skipped_bytes = skipped_bytes + entry_bytes(e[2], 1)
+  end
   before = skipped[#skipped][1]
   from = '(' .. before
 end
@@ -69,11 +77,27 @@ while len > 0 do
       break
     end
     before = e[1]
+    skipped_bytes = skipped_bytes + entry_bytes(e[2], 1)
   end
   if first or #chunk < 128 then
     break
   end
   from = '(' .. before
+end
+-- Walks entries beyond the byte bound that eviction has not reached yet
+-- (appends evict within a budget): normally none. The newest stays.
+local total = tonumber(redis.call('GET', KEYS[4]) or '')
+if first and total then
+  local retained = total - skipped_bytes
+  while retained > max_bytes do
+    local nxt = redis.call('XRANGE', KEYS[1], '(' .. first[1], '+', 'COUNT', 1)
+    if #nxt == 0 then
+      break
+    end
+    retained = retained - entry_bytes(first[2], 1)
+    before = first[1]
+    first = nxt[1]
+  end
 end
 
 -- The newest entry no longer retained (deleted, or outside retention), or
