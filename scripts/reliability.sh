@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 figures() { grep -E "FIGURE|test result|panicked|FAILED" || true; }
 
 echo "==> hostile servers (${SSE_HOSTILE_BYTES:=4294967296} bytes)"
-SSE_HOSTILE_BYTES=$SSE_HOSTILE_BYTES cargo test -q -p sse-client --test hostile_servers -- --nocapture --test-threads=1 2>&1 | figures
+SSE_HOSTILE_BYTES=$SSE_HOSTILE_BYTES cargo test -q -p sse-eventsource --test hostile_servers -- --nocapture --test-threads=1 2>&1 | figures
 
 echo "==> crash durability (${SSE_CRASH_KILLS:=100} SIGKILLs)"
 SSE_CRASH_KILLS=$SSE_CRASH_KILLS cargo test -q -p sse-cli --test crash_durability -- --nocapture 2>&1 | figures
