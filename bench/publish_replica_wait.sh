@@ -119,6 +119,7 @@ for conns in sorted({c for c, _ in cells}):
     med = {r: [statistics.median(x[i] for x in cells[(conns, r)]) for i in range(3)] for r in (1, 0)}
     for r in (1, 0):
         rate, p50, p99 = med[r]
-        ratio = f"{med[1][1] / med[0][1]:.2f}x | {med[1][2] / med[0][2]:.2f}x" if r == 1 else "| "
-        print(f"| {conns} | {'replicas=1' if r else 'replicas=0'} | {rate:,.0f} | {p50:.0f} µs | {p99:.0f} µs | {ratio} |")
+        ratio = f"{med[1][1] / med[0][1]:.2f}x | {med[1][2] / med[0][2]:.2f}x" if r == 1 else "– | –"
+        print(f"| {conns} | {'replicas=1' if r else 'replicas=0'} | {rate:,.0f} | {p50 / 1e3:.3f} ms "
+              f"| {p99 / 1e3:.3f} ms | {ratio} |")
 PY
