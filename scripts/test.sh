@@ -15,7 +15,7 @@ source scripts/lib.sh
 started=$(date +%s)
 
 # What the integration tests drive: a real browser, real peers, real Redis.
-apt_install chromium nginx libnginx-mod-nchan redis-server redis-sentinel curl tinyproxy
+apt_install chromium nginx libnginx-mod-nchan redis-server redis-sentinel curl tinyproxy openssl
 npm_ci tests/browser
 
 export SSE_TEST_STRICT=1

@@ -3,7 +3,7 @@
 //! same local server in the same run.
 //!
 //! ```text
-//! CARGO_TARGET_DIR=/work/target-client cargo bench -p sse-client --bench compare
+//! CARGO_TARGET_DIR=/work/target-client cargo bench -p sse-eventsource --bench compare
 //! ```
 //!
 //! The server runs in a child process (this binary, `serve` mode), so the

@@ -2,8 +2,8 @@
 //! read `data:` chunks of JSON until `data: [DONE]`.
 //!
 //! ```text
-//! cargo run -p sse-client --example llm_stream                  # against a local stand-in
-//! API_KEY=... cargo run -p sse-client --example llm_stream -- https://api.example.com/v1/chat/completions
+//! cargo run -p sse-eventsource --example llm_stream                  # against a local stand-in
+//! API_KEY=... cargo run -p sse-eventsource --example llm_stream -- https://api.example.com/v1/chat/completions
 //! ```
 //!
 //! A POST is not idempotent, so by default the source never sends it twice:

@@ -7,7 +7,7 @@
 //!   `axum::serve` (what people write today).
 //!
 //! ```text
-//! cargo bench -p sse-server --bench broadcast -- [SUBSCRIBERS...] [--events N] [--rate R] [--stalled N]
+//! cargo bench -p sse-http-server --bench broadcast -- [SUBSCRIBERS...] [--events N] [--rate R] [--stalled N]
 //! ```
 //!
 //! The driver (this process, the load) re-runs itself as a child server

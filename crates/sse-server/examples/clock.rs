@@ -1,7 +1,7 @@
 //! The Node.js tutorial's clock service, in Rust.
 //!
 //! ```text
-//! ALLOWED_ORIGINS=http://localhost:3000 cargo run -p sse-server --example clock
+//! ALLOWED_ORIGINS=http://localhost:3000 cargo run -p sse-http-server --example clock
 //! curl -N localhost:8000/events
 //! ```
 //!

@@ -1,7 +1,7 @@
 //! The javascript.info `EventSource` demo, in Rust.
 //!
 //! ```text
-//! cargo run -p sse-server --example digits   # then open http://localhost:8000/
+//! cargo run -p sse-http-server --example digits   # then open http://localhost:8000/
 //! ```
 //!
 //! `/` is a page with Start and Stop buttons; Start opens an `EventSource`

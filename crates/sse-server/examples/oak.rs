@@ -1,7 +1,7 @@
 //! oak's server-sent events example, in Rust.
 //!
 //! ```text
-//! cargo run -p sse-server --example oak      # then: curl -N localhost:8000/sse
+//! cargo run -p sse-http-server --example oak      # then: curl -N localhost:8000/sse
 //! ```
 //!
 //! `GET /sse` answers with an event stream (and a custom header), sends

@@ -87,14 +87,14 @@ impl JwtAlgorithm {
         Self::ALL.into_iter().find(|a| a.as_str() == name)
     }
 
-    fn is_hmac(self) -> bool {
+    pub(crate) fn is_hmac(self) -> bool {
         matches!(
             self,
             JwtAlgorithm::HS256 | JwtAlgorithm::HS384 | JwtAlgorithm::HS512
         )
     }
 
-    fn to_jsonwebtoken(self) -> Algorithm {
+    pub(crate) fn to_jsonwebtoken(self) -> Algorithm {
         match self {
             JwtAlgorithm::HS256 => Algorithm::HS256,
             JwtAlgorithm::HS384 => Algorithm::HS384,

@@ -1,12 +1,17 @@
-//! Minting HS256 access tokens: the development token `sse serve` prints on
-//! a first run, and `sse publish --key`. Production deployments get tokens
+//! Minting access tokens: the development token `sse serve` prints on a
+//! first run, `sse publish --key` and `sse token` (HS256/384/512 with a
+//! shared secret; RS, PS, ES and EdDSA with a PEM private key). Production deployments get tokens
 //! from their authorization server; this is the convenience for everyone
 //! else, and it writes exactly the claims the validator expects (H format).
 
 use std::time::Duration;
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use std::fmt;
+
+use jsonwebtoken::{EncodingKey, Header};
 use serde_json::{json, Value};
+
+use super::JwtAlgorithm;
 
 /// What a minted token grants, to whom, and for how long.
 ///
@@ -97,6 +102,78 @@ impl TokenSpec {
 #[error("cannot mint the token: {0}")]
 pub struct MintError(String);
 
+/// A key that signs tokens, bound to one algorithm: a shared secret for
+/// HS256/384/512, a PEM private key for the others (the hub verifies with
+/// the same secret, or with the matching public key).
+#[derive(Clone)]
+pub struct SigningKey {
+    alg: JwtAlgorithm,
+    key: EncodingKey,
+}
+
+impl fmt::Debug for SigningKey {
+    // Never print key material.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningKey {
+    /// A shared secret for `alg`, one of HS256, HS384 or HS512.
+    ///
+    /// # Errors
+    /// When `alg` is not an HMAC algorithm or the secret is empty.
+    pub fn hmac(alg: JwtAlgorithm, secret: &[u8]) -> Result<Self, MintError> {
+        if !alg.is_hmac() {
+            return Err(MintError(format!(
+                "{alg} signs with a PEM private key, not a shared secret"
+            )));
+        }
+        if secret.is_empty() {
+            return Err(MintError("the signing secret is empty".to_owned()));
+        }
+        Ok(SigningKey {
+            alg,
+            key: EncodingKey::from_secret(secret),
+        })
+    }
+
+    /// A PEM private key for `alg`: RSA (PKCS#1 or PKCS#8) for RS*/PS*, an
+    /// EC key in PKCS#8 for ES256/ES384, an Ed25519 key in PKCS#8 for
+    /// EdDSA (what `openssl genpkey` writes).
+    ///
+    /// # Errors
+    /// When `alg` is an HMAC algorithm or `pem` is not a private key of its
+    /// kind.
+    pub fn from_pem(alg: JwtAlgorithm, pem: &[u8]) -> Result<Self, MintError> {
+        let (kind, key) = match alg {
+            JwtAlgorithm::HS256 | JwtAlgorithm::HS384 | JwtAlgorithm::HS512 => {
+                return Err(MintError(format!(
+                    "{alg} signs with a shared secret, not a PEM key"
+                )))
+            }
+            JwtAlgorithm::RS256
+            | JwtAlgorithm::RS384
+            | JwtAlgorithm::RS512
+            | JwtAlgorithm::PS256
+            | JwtAlgorithm::PS384
+            | JwtAlgorithm::PS512 => ("RSA", EncodingKey::from_rsa_pem(pem)),
+            JwtAlgorithm::ES256 | JwtAlgorithm::ES384 => ("EC", EncodingKey::from_ec_pem(pem)),
+            JwtAlgorithm::EdDSA => ("Ed25519", EncodingKey::from_ed_pem(pem)),
+        };
+        let key =
+            key.map_err(|e| MintError(format!("{alg} needs a PEM {kind} private key: {e}")))?;
+        Ok(SigningKey { alg, key })
+    }
+
+    /// The algorithm this key signs with.
+    pub fn algorithm(&self) -> JwtAlgorithm {
+        self.alg
+    }
+}
+
 /// Signs an RFC 9068 access token (`typ: at+jwt`) with HS256, granting what
 /// `spec` says through `authorization_details`, issued at `now` (Unix
 /// seconds).
@@ -104,7 +181,16 @@ pub struct MintError(String);
 /// # Errors
 /// When the secret is empty or the spec grants nothing.
 pub fn mint_hs256(secret: &[u8], spec: &TokenSpec, now: u64) -> Result<String, MintError> {
-    check(secret, spec)?;
+    mint(&SigningKey::hmac(JwtAlgorithm::HS256, secret)?, spec, now)
+}
+
+/// [`mint_hs256`] with any key the hub can verify: an RFC 9068 access
+/// token signed by `key` with its algorithm.
+///
+/// # Errors
+/// When the spec grants nothing or the key cannot sign.
+pub fn mint(key: &SigningKey, spec: &TokenSpec, now: u64) -> Result<String, MintError> {
+    check(spec)?;
     let detail = |action: &str, topics: &[String]| {
         json!({
             "type": "https://mercure.rocks/authorization-detail",
@@ -122,7 +208,7 @@ pub fn mint_hs256(secret: &[u8], spec: &TokenSpec, now: u64) -> Result<String, M
     let claims = json!({
         "authorization_details": details,
     });
-    sign(secret, spec, now, claims, "at+jwt")
+    sign(key, spec, now, claims, "at+jwt")
 }
 
 /// Signs a token of the deployed 0.x generation with HS256: the grants in a
@@ -134,7 +220,15 @@ pub fn mint_hs256(secret: &[u8], spec: &TokenSpec, now: u64) -> Result<String, M
 /// # Errors
 /// When the secret is empty or the spec grants nothing.
 pub fn mint_legacy_hs256(secret: &[u8], spec: &TokenSpec, now: u64) -> Result<String, MintError> {
-    check(secret, spec)?;
+    mint_legacy(&SigningKey::hmac(JwtAlgorithm::HS256, secret)?, spec, now)
+}
+
+/// [`mint_legacy_hs256`] with any key the hub can verify.
+///
+/// # Errors
+/// When the spec grants nothing or the key cannot sign.
+pub fn mint_legacy(key: &SigningKey, spec: &TokenSpec, now: u64) -> Result<String, MintError> {
+    check(spec)?;
     let mut grants = serde_json::Map::new();
     if !spec.publish.is_empty() {
         grants.insert("publish".to_owned(), json!(spec.publish));
@@ -142,13 +236,10 @@ pub fn mint_legacy_hs256(secret: &[u8], spec: &TokenSpec, now: u64) -> Result<St
     if !spec.subscribe.is_empty() {
         grants.insert("subscribe".to_owned(), json!(spec.subscribe));
     }
-    sign(secret, spec, now, json!({ "mercure": grants }), "JWT")
+    sign(key, spec, now, json!({ "mercure": grants }), "JWT")
 }
 
-fn check(secret: &[u8], spec: &TokenSpec) -> Result<(), MintError> {
-    if secret.is_empty() {
-        return Err(MintError("the signing secret is empty".to_owned()));
-    }
+fn check(spec: &TokenSpec) -> Result<(), MintError> {
     if spec.publish.is_empty() && spec.subscribe.is_empty() {
         return Err(MintError("the token would grant nothing".to_owned()));
     }
@@ -158,7 +249,7 @@ fn check(secret: &[u8], spec: &TokenSpec) -> Result<(), MintError> {
 /// Adds the claims every generation shares (`aud`, `iat`, `exp`, and `iss`
 /// / `sub` when set) to `claims` and signs.
 fn sign(
-    secret: &[u8],
+    key: &SigningKey,
     spec: &TokenSpec,
     now: u64,
     mut claims: Value,
@@ -178,10 +269,9 @@ fn sign(
             map.insert("sub".to_owned(), json!(sub));
         }
     }
-    let mut header = Header::new(Algorithm::HS256);
+    let mut header = Header::new(key.alg.to_jsonwebtoken());
     header.typ = Some(typ.to_owned());
-    jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(secret))
-        .map_err(|e| MintError(e.to_string()))
+    jsonwebtoken::encode(&header, &claims, &key.key).map_err(|e| MintError(e.to_string()))
 }
 
 #[cfg(test)]

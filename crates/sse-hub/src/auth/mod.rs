@@ -49,7 +49,9 @@ pub use jwks::{
     MAX_JWKS_LEN,
 };
 pub use jwt::{InvalidKey, JwtAlgorithm, VerificationKey};
-pub use mint::{mint_hs256, mint_legacy_hs256, MintError, TokenSpec};
+pub use mint::{
+    mint, mint_hs256, mint_legacy, mint_legacy_hs256, MintError, SigningKey, TokenSpec,
+};
 use token_cache::{TokenCache, Verdict};
 
 use crate::topic::{form_pairs, HubUrl, Topic, TopicMatcher};
