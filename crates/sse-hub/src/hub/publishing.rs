@@ -114,9 +114,10 @@ impl Hub {
                     tracing::warn!(error = %e, "publish outcome unknown");
                     Rejection::outcome_unknown(
                         format!(
-                            "the outcome is unknown: update {id} reached the store but its \
-                             replicas did not confirm it in time, so a failover may lose it; \
-                             retrying with the same id ({id}) is safe"
+                            "the outcome is unknown: update {id} was sent to the store but \
+                             not confirmed in time (no answer, or its replicas did not confirm \
+                             it), so it may or may not be kept; retrying with the same id \
+                             ({id}) is safe"
                         ),
                         Duration::from_secs(1),
                     )

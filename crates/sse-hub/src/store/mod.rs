@@ -358,6 +358,13 @@ pub struct Replay {
     pub newest: Option<Position>,
 }
 
+/// What a backend that counts gaps (Redis) sends on its channel, in order
+/// with the entries, when its history was reset with positions below those
+/// already sent: no entry has it (Redis never assigns `0-0`).
+/// [`LiveFeed::recv`] turns it into [`StoreError::is_reset`].
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+pub(crate) const RESET_MARKER: Position = Position::ZERO;
+
 /// A live feed of committed entries, in position order. See
 /// [`Store::live`].
 #[derive(Debug)]
@@ -415,9 +422,20 @@ impl LiveFeed {
     /// were skipped (the feed continues with newer ones), or when the
     /// backend lost entries on the way to the feed; either way, replaying
     /// after the last position seen recovers what history still holds;
+    /// [`StoreError::is_reset`] when the history was reset (Redis) and the
+    /// feed continues with the new history from its start, at positions
+    /// below those received before;
     /// [`StoreError::is_closed`] when the store closed.
     pub async fn recv(&mut self) -> Result<Entry, StoreError> {
         let received = self.rx.recv().await;
+        if let (Some(gaps), Ok(entry)) = (&self.gaps, &received) {
+            if entry.position == RESET_MARKER {
+                // A reset supersedes any gap counted before it: the
+                // consumer reads the new history from its start.
+                self.seen_gaps = gaps.load(AtomicOrdering::Acquire);
+                return Err(StoreError::reset());
+            }
+        }
         if let Some(gaps) = &self.gaps {
             let now = gaps.load(AtomicOrdering::Acquire);
             if now != self.seen_gaps {

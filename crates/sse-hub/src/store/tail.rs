@@ -166,6 +166,14 @@ impl Tail {
                         return Ok(entry);
                     }
                 }
+                Err(e) if e.is_reset() => {
+                    // The feed continues with the new history from its
+                    // start: everything of it is new to this tail.
+                    self.handoff = Handoff::new(None);
+                    self.newest = None;
+                    self.buffered.clear();
+                    self.replaying = false;
+                }
                 Err(e) if e.is_lagged() => {
                     // The skipped entries are committed, so the store has
                     // them unless retention evicted them: read them back.

@@ -489,13 +489,21 @@ impl Store for RedisStore {
                 invocation.arg("retry").arg(r);
             }
             let mut conn = self.shared.connection().await?;
-            let sid: String = self
-                .shared
-                .command(
-                    invocation.invoke_async(&mut conn).await,
-                    "appending to Redis",
-                )
-                .await?;
+            let sid: String = match invocation.invoke_async(&mut conn).await {
+                Err(e) if is_unanswered(&e) => {
+                    // The script was handed to the connection but no
+                    // answer came: Redis may still run it (a stopped Redis
+                    // runs its queued commands when it resumes), so "not
+                    // stored" could be a lie.
+                    self.shared.connection_failed().await;
+                    return Err(StoreError::outcome_unknown(
+                        "appending to Redis: no answer",
+                        &update.id,
+                        e,
+                    ));
+                }
+                result => self.shared.command(result, "appending to Redis").await?,
+            };
             let position = sid
                 .parse::<Position>()
                 .map_err(|_| StoreError::corrupt(format!("Redis assigned stream id {sid:?}")))?;
@@ -637,12 +645,18 @@ impl Shared {
             }
             Err(e) => {
                 if is_connection_error(&e) {
-                    self.commands_ok.store(false, Ordering::Release);
-                    self.conn.lock().await.take();
+                    self.connection_failed().await;
                 }
                 Err(StoreError::backend(context, e))
             }
         }
+    }
+
+    /// After a connection failure: marks Redis unreachable and drops the
+    /// command connection, so the next command reconnects.
+    async fn connection_failed(&self) {
+        self.commands_ok.store(false, Ordering::Release);
+        self.conn.lock().await.take();
     }
 
     /// After an append: waits until [`Shared::replicas`] replicas have
@@ -722,6 +736,13 @@ fn is_connection_error(e: &RedisError) -> bool {
             e.kind(),
             redis::ErrorKind::ReadOnly | redis::ErrorKind::BusyLoadingError
         )
+}
+
+/// Errors after which a command may have reached Redis and may still run
+/// (or have run): no answer in time, or the connection broke while the
+/// answer was awaited. A write that fails so has an unknown outcome.
+fn is_unanswered(e: &RedisError) -> bool {
+    e.is_timeout() || e.is_connection_dropped() || e.is_io_error()
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -1097,6 +1118,7 @@ async fn tail(
                             // the same outage: let the next command open
                             // a fresh one instead of failing on the old.
                             *shared.conn.lock().await = None;
+                            restart_if_reset(&shared, &mut c, &mut last, &tx).await;
                             if evicted_after(&mut c, &shared.keys[0], last).await {
                                 shared.gaps.fetch_add(1, Ordering::AcqRel);
                             }
@@ -1141,6 +1163,12 @@ async fn tail(
                 shared.commands_ok.store(true, Ordering::Release);
                 backoff.reset();
                 match xread_entries(answer) {
+                    Ok(entries) if entries.is_empty() => {
+                        // Idle for a whole `block`: the moment to look for
+                        // a reset that this read cannot see (a new
+                        // history whose ids are all below `last`).
+                        restart_if_reset(&shared, &mut c, &mut last, &tx).await;
+                    }
                     Ok(entries) => {
                         for raw in &entries {
                             forward(raw, &mut last, &tx);
@@ -1170,6 +1198,69 @@ async fn tail(
         }
     }
     drain(&shared, &mut last, &tx).await;
+}
+
+/// Detects a history reset that `XREAD` after `last` cannot see, and starts
+/// the feed again on the new history.
+///
+/// A stream's ids only grow (trimming keeps `last-generated-id`), so a
+/// stream whose newest id ever assigned is below `last` is another
+/// history: the old one was deleted (`FLUSHALL`, `DEL`, a restart without
+/// persistence or from an older copy) and Redis assigned the new one ids
+/// from a clock behind the old ids (a failover to a machine whose clock is
+/// behind, a clock set back). Reading after `last` would skip every entry
+/// of it until the clock passes `last`. So: the feeds get
+/// [`RESET_MARKER`](super::RESET_MARKER) (consumers start their position
+/// comparisons again, see [`StoreError::is_reset`]) and the task reads the
+/// new history from its first entry. Nothing of it was fed before (every
+/// id fed is above all of it), so nothing is fed twice.
+///
+/// A new history whose ids are above `last` (the usual case: one clock
+/// that moved on) needs nothing: reading after `last` yields all of it, in
+/// its order, after what was fed from the old one.
+///
+/// A failed check is logged and retried at the next idle read.
+async fn restart_if_reset(
+    shared: &Shared,
+    conn: &mut MultiplexedConnection,
+    last: &mut Position,
+    tx: &broadcast::Sender<Entry>,
+) {
+    if *last == Position::ZERO {
+        return;
+    }
+    let newest = match stream_info(conn, &shared.keys[0], "last-generated-id").await {
+        // No stream (yet): a new one is checked once it exists.
+        Ok(None) => return,
+        Ok(Some(newest)) => newest,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not check the Redis stream for a reset");
+            return;
+        }
+    };
+    if newest >= *last {
+        return;
+    }
+    tracing::error!(
+        fed_up_to = %last,
+        stream_newest = %newest,
+        "the Redis stream's history was reset (deleted, and its new ids are below the ones \
+         already delivered): live streams continue with the new history from its start"
+    );
+    *last = Position::ZERO;
+    *lock(&shared.last_appended) = None;
+    // No receiver is not an error: nobody is listening yet.
+    let _ = tx.send(Entry::new(
+        super::RESET_MARKER,
+        Arc::new(Update {
+            id: String::new(),
+            topics: Vec::new(),
+            data: String::new(),
+            private: false,
+            event_type: None,
+            retry: None,
+        }),
+    ));
 }
 
 /// After an outage: whether entries after `last` were evicted meanwhile
