@@ -19,6 +19,15 @@
 //!   acknowledged earlier must arrive, and so must everything published
 //!   after the reset.
 //!
+//! Two runs of the sequence: one as it comes, and one where the history
+//! before `FLUSHALL` has ids an hour ahead of Redis's clock (written by a
+//! primary whose clock was ahead), so the new history's ids are below the
+//! position every node has read: without the reset detection of
+//! `store/redis/mod.rs` no update published after the flush ever reached a
+//! live stream. Half the subscribers start with `Last-Event-ID: earliest`
+//! (a replay, then live), so the fan-out's replay hand-off is crossed by
+//! the reset too.
+//!
 //! The restart is without persistence (`--save "" --appendonly no`): it
 //! loses the whole history, like a second `FLUSHALL` with a closed
 //! connection on top. (A restart that keeps the history is
@@ -103,7 +112,7 @@ struct Published {
 
 impl Published {
     fn must_arrive(&self) -> bool {
-        self.status == 200 && self.phases.0 == self.phases.1 && self.phases.0 % 2 == 0
+        self.status == 200 && self.phases.0 == self.phases.1 && self.phases.0.is_multiple_of(2)
     }
 }
 
@@ -144,11 +153,12 @@ async fn subscribe(
     topics: Vec<&'static str>,
     replay: bool,
 ) -> SubscriberTask {
-    let query: Vec<String> = topics
-        .iter()
-        .map(|t| format!("topic={}", enc(t)))
-        .collect();
-    let url = format!("http://{}/.well-known/mercure?{}", hub.addr, query.join("&"));
+    let query: Vec<String> = topics.iter().map(|t| format!("topic={}", enc(t))).collect();
+    let url = format!(
+        "http://{}/.well-known/mercure?{}",
+        hub.addr,
+        query.join("&")
+    );
     let mut builder = EventSource::builder(&url);
     if replay {
         builder = builder.last_event_id("earliest");
@@ -208,7 +218,7 @@ async fn publish_loop(
     let mut n = 0usize;
     while !stop.load(Ordering::SeqCst) {
         let id = format!("{prefix}{n}");
-        let topic = if n % 2 == 0 { TOPIC_A } else { TOPIC_B };
+        let topic = if n.is_multiple_of(2) { TOPIC_A } else { TOPIC_B };
         let form = format!("topic={}&id={}&data={}", enc(topic), enc(&id), enc(&id));
         let start = phase.now();
         let answer = hub.publish_with(&form, &token).await;
@@ -253,7 +263,14 @@ async fn more_acked(log: &Mutex<Vec<Published>>, n: usize, what: &str) {
 fn missing(sub: &SubscriberTask, log: &[Published], only_must: bool) -> Vec<String> {
     let have: HashSet<String> = sub.ids().into_iter().collect();
     log.iter()
-        .filter(|p| sub.wants(p.topic) && (if only_must { p.must_arrive() } else { p.status == 200 }))
+        .filter(|p| {
+            sub.wants(p.topic)
+                && (if only_must {
+                    p.must_arrive()
+                } else {
+                    p.status == 200
+                })
+        })
         .filter(|p| !have.contains(&p.id))
         .map(|p| p.id.clone())
         .collect()
@@ -343,8 +360,19 @@ async fn one_round(round: usize, ids_ahead: bool) {
             + 3_600_000;
         let sid = format!("{ahead}-0");
         let answer = redis.run(&[
-            "XADD", "faults:stream", &sid, "id", "seed", "ms", "0", "topics", "[]", "data",
-            "seed", "private", "0",
+            "XADD",
+            "faults:stream",
+            &sid,
+            "id",
+            "seed",
+            "ms",
+            "0",
+            "topics",
+            "[]",
+            "data",
+            "seed",
+            "private",
+            "0",
         ]);
         assert!(answer.starts_with('$'), "XADD of the seed: {answer}");
     }
@@ -385,7 +413,12 @@ async fn one_round(round: usize, ids_ahead: bool) {
         })
         .collect();
 
-    more_acked(&log, BETWEEN_FAULTS, "acknowledged publishes before the stop").await;
+    more_acked(
+        &log,
+        BETWEEN_FAULTS,
+        "acknowledged publishes before the stop",
+    )
+    .await;
 
     // SIGSTOP: publishes meanwhile time out (503), their commands queued.
     redis.signal("-STOP");
@@ -398,14 +431,24 @@ async fn one_round(round: usize, ids_ahead: bool) {
     all_delivered(&subs, &log, "before FLUSHALL").await;
     assert_eq!(redis.run(&["FLUSHALL"]), "+OK");
     phase.next();
-    more_acked(&log, BETWEEN_FAULTS, "acknowledged publishes after FLUSHALL").await;
+    more_acked(
+        &log,
+        BETWEEN_FAULTS,
+        "acknowledged publishes after FLUSHALL",
+    )
+    .await;
 
     // A restart that loses everything again (no persistence).
     phase.next();
     all_delivered(&subs, &log, "before the restart").await;
     tokio::task::block_in_place(|| redis.restart());
     phase.next();
-    more_acked(&log, BETWEEN_FAULTS, "acknowledged publishes after the restart").await;
+    more_acked(
+        &log,
+        BETWEEN_FAULTS,
+        "acknowledged publishes after the restart",
+    )
+    .await;
 
     stop.store(true, Ordering::SeqCst);
     for p in publishers {
@@ -435,8 +478,11 @@ async fn one_round(round: usize, ids_ahead: bool) {
     let must = log.iter().filter(|p| p.must_arrive()).count();
     let ok = log.iter().filter(|p| p.status == 200).count();
     let opens: usize = subs.iter().map(SubscriberTask::opens).sum();
-    let delivered: HashMap<usize, usize> =
-        subs.iter().enumerate().map(|(i, s)| (i, s.ids().len())).collect();
+    let delivered: HashMap<usize, usize> = subs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (i, s.ids().len()))
+        .collect();
     eprintln!(
         "FIGURE redis faults (ids ahead: {ids_ahead}) round {round}: {} publishes, {ok} acknowledged ({must} must arrive), \
          {refused} answered 503 ({unknown} of them outcome unknown); {SUBSCRIBERS} subscribers \

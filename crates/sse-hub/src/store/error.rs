@@ -85,7 +85,8 @@ impl StoreError {
 
     /// The write may or may not have been stored durably: the backend
     /// took it but did not confirm it the way the store was asked to (for
-    /// Redis, replicas did not acknowledge it in time).
+    /// Redis: no answer in time, the connection broke while waiting, or
+    /// replicas did not acknowledge it in time).
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn outcome_unknown(
         context: &'static str,

@@ -104,7 +104,10 @@
 //!   embedded backends feed theirs after commit; a node's own appends
 //!   arrive the same way. After a Redis outage it reconnects with capped
 //!   exponential backoff and resumes from that id, so the feed has no gap;
-//!   meanwhile [`Store::is_available`] is `false`.
+//!   meanwhile [`Store::is_available`] is `false`. When the history was
+//!   deleted and started again with ids below that one (`FLUSHALL` with a
+//!   clock behind the old ids), the feed says so ([`StoreError::is_reset`])
+//!   and continues with the new history from its start.
 //!
 //! # Retention
 //!

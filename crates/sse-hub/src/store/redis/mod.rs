@@ -56,7 +56,29 @@
 //! ([`RedisConfig::max_backoff`]) and resumes from the last id it saw: the
 //! feed has no gap and no duplicate. Meanwhile
 //! [`Store::is_available`] is `false` and appends fail with
-//! [`StoreError::is_backend`] (a hub answers 503).
+//! [`StoreError::is_backend`] (a hub answers 503), or with
+//! [`StoreError::is_outcome_unknown`] when the append was sent and no
+//! answer came (a stopped Redis runs its queued commands when it resumes).
+//!
+//! # History reset
+//!
+//! `FLUSHALL`, a `DEL` of the stream or a restart without persistence
+//! deletes the history; the next append starts a new stream. Its ids come
+//! from Redis's clock, so they are normally above everything the nodes
+//! read, and tailing after the last id read yields the new history in its
+//! order after the old: every node keeps one order and its streams. When
+//! the new ids are *below* the last id read (the old ids came from a clock
+//! ahead of this Redis's: a failover to a machine whose clock is behind, a
+//! clock set back), tailing after it would skip the new history. The tail
+//! task sees that (the stream's `last-generated-id`, which only grows in
+//! one history, is below its last id: checked after every idle `XREAD`
+//! and every reconnection), sends the feeds a reset
+//! ([`StoreError::is_reset`]) and reads the new history from its start;
+//! the fan-out then compares positions afresh, its live subscribers take
+//! the new history, and those still replaying are disconnected to resume
+//! (`Last-Event-ID`). Updates the deletion took before a node read them
+//! are gone (the operator deleted them); no node delivers anything out of
+//! the stream's order.
 //!
 //! # Durability
 //!
