@@ -524,3 +524,70 @@ async fn one_order_when_the_history_after_flushall_has_lower_ids() {
         one_round(round, true).await;
     }
 }
+
+/// The next item of `feed`, bounded.
+async fn next(
+    feed: &mut sse_hub::store::LiveFeed,
+) -> Result<sse_hub::store::Entry, sse_hub::store::StoreError> {
+    tokio::time::timeout(WAIT, feed.recv())
+        .await
+        .expect("the feed answers")
+}
+
+/// The store's side of the reset, without hubs: a live feed says the
+/// history was reset, then yields the new history from its start; a
+/// [`Tail`](sse_hub::store::Tail) goes on by itself.
+#[tokio::test]
+async fn a_live_feed_reports_a_reset_then_yields_the_new_history() {
+    use sse_hub::store::{Cursor, Tail};
+    let Some(redis) = Redis::start() else {
+        return;
+    };
+    let ahead = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_millis()
+        + 3_600_000;
+    let sid = format!("{ahead}-0");
+    redis.run(&[
+        "XADD", "faults:stream", &sid, "id", "seed", "ms", "0", "topics", "[]", "data", "seed",
+        "private", "0",
+    ]);
+    let store: Arc<dyn Store> = Arc::new(
+        RedisStore::open(store_config(&redis.url()))
+            .await
+            .expect("open the Redis store"),
+    );
+    let update = |id: &str| sse_hub::Update {
+        id: id.to_owned(),
+        topics: vec![TOPIC_A.to_owned()],
+        data: id.to_owned(),
+        private: false,
+        event_type: None,
+        retry: None,
+    };
+    let mut feed = store.live();
+    let mut tail = Tail::start(Arc::clone(&store), Cursor::Newest, 16)
+        .await
+        .expect("a tail");
+    let before = store.append(update("before")).await.expect("append");
+    assert_eq!(next(&mut feed).await.expect("an entry"), before);
+    assert_eq!(redis.run(&["FLUSHALL"]), "+OK");
+    let after = store.append(update("after")).await.expect("append");
+    assert!(
+        after.position < before.position,
+        "the new history's ids are below the old ones"
+    );
+    let reset = next(&mut feed).await.expect_err("a reset");
+    assert!(reset.is_reset(), "{reset}");
+    assert_eq!(next(&mut feed).await.expect("an entry"), after);
+    let ids: Vec<String> = [
+        tokio::time::timeout(WAIT, tail.next()).await,
+        tokio::time::timeout(WAIT, tail.next()).await,
+    ]
+    .into_iter()
+    .map(|e| e.expect("in time").expect("an entry").update.id.clone())
+    .collect();
+    assert_eq!(ids, ["before", "after"], "the tail goes on across the reset");
+    store.close().await.expect("close");
+}
