@@ -218,7 +218,11 @@ async fn publish_loop(
     let mut n = 0usize;
     while !stop.load(Ordering::SeqCst) {
         let id = format!("{prefix}{n}");
-        let topic = if n.is_multiple_of(2) { TOPIC_A } else { TOPIC_B };
+        let topic = if n.is_multiple_of(2) {
+            TOPIC_A
+        } else {
+            TOPIC_B
+        };
         let form = format!("topic={}&id={}&data={}", enc(topic), enc(&id), enc(&id));
         let start = phase.now();
         let answer = hub.publish_with(&form, &token).await;
@@ -550,8 +554,19 @@ async fn a_live_feed_reports_a_reset_then_yields_the_new_history() {
         + 3_600_000;
     let sid = format!("{ahead}-0");
     redis.run(&[
-        "XADD", "faults:stream", &sid, "id", "seed", "ms", "0", "topics", "[]", "data", "seed",
-        "private", "0",
+        "XADD",
+        "faults:stream",
+        &sid,
+        "id",
+        "seed",
+        "ms",
+        "0",
+        "topics",
+        "[]",
+        "data",
+        "seed",
+        "private",
+        "0",
     ]);
     let store: Arc<dyn Store> = Arc::new(
         RedisStore::open(store_config(&redis.url()))
@@ -588,6 +603,10 @@ async fn a_live_feed_reports_a_reset_then_yields_the_new_history() {
     .into_iter()
     .map(|e| e.expect("in time").expect("an entry").update.id.clone())
     .collect();
-    assert_eq!(ids, ["before", "after"], "the tail goes on across the reset");
+    assert_eq!(
+        ids,
+        ["before", "after"],
+        "the tail goes on across the reset"
+    );
     store.close().await.expect("close");
 }

@@ -19,7 +19,8 @@
 //! - `<prefix>:dups`, a hash that chains the occurrences of a duplicated
 //!   update id, so that evicting the oldest moves the id on to the next
 //!   occurrence without scanning the stream (the duplicate policy of the
-//!   module docs). Empty unless publishers reuse ids.
+//!   module docs). Empty unless publishers reuse ids, but for one field,
+//!   `epoch`: a random value that names the history (see "History reset").
 //!
 //! Every write and every replay is one Lua script (`EVALSHA`, reloaded
 //! after a Redis restart), so it is atomic: an acknowledged update is in
@@ -70,15 +71,19 @@
 //! the new ids are *below* the last id read (the old ids came from a clock
 //! ahead of this Redis's: a failover to a machine whose clock is behind, a
 //! clock set back), tailing after it would skip the new history. The tail
-//! task sees that (the stream's `last-generated-id`, which only grows in
-//! one history, is below its last id: checked after every idle `XREAD`
-//! and every reconnection), sends the feeds a reset
+//! task sees that, after every idle `XREAD` and every reconnection: the
+//! history's epoch (the `epoch` field, recorded by the first node that
+//! finds none, so deleted with the history and kept by a failover or a
+//! restart from disk) changed, and the stream's `last-generated-id` is
+//! below its last id. It then sends the feeds a reset
 //! ([`StoreError::is_reset`]) and reads the new history from its start;
 //! the fan-out then compares positions afresh, its live subscribers take
 //! the new history, and those still replaying are disconnected to resume
 //! (`Last-Event-ID`). Updates the deletion took before a node read them
 //! are gone (the operator deleted them); no node delivers anything out of
-//! the stream's order.
+//! the stream's order. The same epoch with a lower `last-generated-id` is
+//! the same history short of its newest entries (a failover to a replica
+//! that lagged): tailing goes on after the last id, as after any outage.
 //!
 //! # Durability
 //!
@@ -366,6 +371,9 @@ struct Shared {
     replicas: usize,
     replica_timeout: Duration,
     trim: Script,
+    /// Reads (and records when missing) the history's epoch, with the
+    /// stream's newest id (`epoch.lua`).
+    epoch: Script,
     retention: Retention,
     clock: Arc<dyn Clock>,
     command_config: AsyncConnectionConfig,
@@ -436,6 +444,7 @@ impl RedisStore {
             append: Script::new(&format!("{COMMON}\n{}", include_str!("append.lua"))),
             replay: Script::new(&format!("{COMMON}\n{}", include_str!("replay.lua"))),
             trim: Script::new(&format!("{COMMON}\n{}", include_str!("trim.lua"))),
+            epoch: Script::new(include_str!("epoch.lua")),
             conn: tokio::sync::Mutex::new(None),
             endpoint,
             replicas: config.replicas,
@@ -461,10 +470,11 @@ impl RedisStore {
         // Retention may have been lowered since the stream was written.
         while shared.housekeep(&mut conn).await? >= TRIM_BUDGET {}
         let start = last_generated_id(&mut conn, &shared.keys[0]).await?;
+        let (epoch, _) = shared.epoch(&mut conn).await?;
         let (tx, _) = broadcast::channel(config.live_capacity.max(1));
         *lock(&shared.live) = Some(tx.clone());
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(tail(Arc::clone(&shared), tx, start, stop_rx));
+        let task = tokio::spawn(tail(Arc::clone(&shared), tx, start, epoch, stop_rx));
         tracing::debug!(stream = %shared.keys[0], start = %start, "redis store opened");
         Ok(RedisStore {
             shared,
@@ -726,6 +736,33 @@ impl Shared {
         }
     }
 
+    /// The history's epoch (recorded now with a fresh value when the
+    /// history has none) and the stream's newest id ever assigned (`None`
+    /// without a stream), read together (`epoch.lua`).
+    async fn epoch(
+        &self,
+        conn: &mut MultiplexedConnection,
+    ) -> Result<(String, Option<Position>), StoreError> {
+        let mut invocation = self.epoch.prepare_invoke();
+        for key in &self.keys {
+            invocation.key(key);
+        }
+        invocation.arg(super::generate_id());
+        let answer: Vec<Value> = invocation
+            .invoke_async(conn)
+            .await
+            .map_err(|e| StoreError::backend("reading the history's epoch", e))?;
+        let epoch = answer
+            .first()
+            .and_then(text)
+            .ok_or_else(|| StoreError::corrupt("the epoch script answered no epoch"))?;
+        let newest = match answer.get(1) {
+            None | Some(Value::Nil) | Some(Value::Int(0)) | Some(Value::Boolean(false)) => None,
+            Some(v) => position(v)?,
+        };
+        Ok((epoch, newest))
+    }
+
     /// Applies retention once (at most [`TRIM_BUDGET`] evictions); returns
     /// how many entries were evicted.
     async fn housekeep(&self, conn: &mut MultiplexedConnection) -> Result<usize, StoreError> {
@@ -760,11 +797,17 @@ fn is_connection_error(e: &RedisError) -> bool {
         )
 }
 
-/// Errors after which a command may have reached Redis and may still run
-/// (or have run): no answer in time, or the connection broke while the
-/// answer was awaited. A write that fails so has an unknown outcome.
+/// Errors after which a command reached Redis and may still run (or have
+/// run): no answer in time, which is what a stopped or stalled Redis gives
+/// (it runs the queued command when it resumes). A write that fails so has
+/// an unknown outcome.
+///
+/// A connection found broken is not counted: the client cannot tell a
+/// command lost with a dying connection from one refused by a connection
+/// already closed (Redis gone, the usual case, where "not stored" is
+/// right), and answers "not stored" for both.
 fn is_unanswered(e: &RedisError) -> bool {
-    e.is_timeout() || e.is_connection_dropped() || e.is_io_error()
+    e.is_timeout()
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -1112,6 +1155,7 @@ async fn tail(
     shared: Arc<Shared>,
     tx: broadcast::Sender<Entry>,
     mut last: Position,
+    mut epoch: String,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut conn: Option<MultiplexedConnection> = None;
@@ -1140,7 +1184,7 @@ async fn tail(
                             // the same outage: let the next command open
                             // a fresh one instead of failing on the old.
                             *shared.conn.lock().await = None;
-                            restart_if_reset(&shared, &mut c, &mut last, &tx).await;
+                            restart_if_reset(&shared, &mut c, &mut last, &mut epoch, &tx).await;
                             if evicted_after(&mut c, &shared.keys[0], last).await {
                                 shared.gaps.fetch_add(1, Ordering::AcqRel);
                             }
@@ -1189,7 +1233,7 @@ async fn tail(
                         // Idle for a whole `block`: the moment to look for
                         // a reset that this read cannot see (a new
                         // history whose ids are all below `last`).
-                        restart_if_reset(&shared, &mut c, &mut last, &tx).await;
+                        restart_if_reset(&shared, &mut c, &mut last, &mut epoch, &tx).await;
                     }
                     Ok(entries) => {
                         for raw in &entries {
@@ -1225,49 +1269,63 @@ async fn tail(
 /// Detects a history reset that `XREAD` after `last` cannot see, and starts
 /// the feed again on the new history.
 ///
-/// A stream's ids only grow (trimming keeps `last-generated-id`), so a
-/// stream whose newest id ever assigned is below `last` is another
-/// history: the old one was deleted (`FLUSHALL`, `DEL`, a restart without
-/// persistence or from an older copy) and Redis assigned the new one ids
-/// from a clock behind the old ids (a failover to a machine whose clock is
-/// behind, a clock set back). Reading after `last` would skip every entry
-/// of it until the clock passes `last`. So: the feeds get
+/// The history's epoch is a random value recorded with it (`epoch.lua`):
+/// deleted with it (`FLUSHALL`, a restart without persistence), kept by a
+/// failover and a restart from disk. A new epoch means another history.
+/// Its ids normally continue above `last` (one clock that moved on):
+/// reading after `last` yields all of it, in its order, after what was fed
+/// from the old one, and nothing needs doing. When the stream's newest id
+/// ever assigned is below `last` (the old ids came from a clock ahead of
+/// this Redis's: a failover to a machine whose clock is behind, a clock
+/// set back), reading after `last` would skip every entry of it until the
+/// clock passes `last`. So: the feeds get
 /// [`RESET_MARKER`](super::RESET_MARKER) (consumers start their position
 /// comparisons again, see [`StoreError::is_reset`]) and the task reads the
 /// new history from its first entry. Nothing of it was fed before (every
 /// id fed is above all of it), so nothing is fed twice.
 ///
-/// A new history whose ids are above `last` (the usual case: one clock
-/// that moved on) needs nothing: reading after `last` yields all of it, in
-/// its order, after what was fed from the old one.
+/// The same epoch with a newest id below `last` is the same history that
+/// lost its newest entries (a failover to a replica that lagged, a restart
+/// from an older copy): what it kept was fed already, so reading goes on
+/// after `last`, as before.
 ///
 /// A failed check is logged and retried at the next idle read.
 async fn restart_if_reset(
     shared: &Shared,
     conn: &mut MultiplexedConnection,
     last: &mut Position,
+    epoch: &mut String,
     tx: &broadcast::Sender<Entry>,
 ) {
-    if *last == Position::ZERO {
-        return;
-    }
-    let newest = match stream_info(conn, &shared.keys[0], "last-generated-id").await {
-        // No stream (yet): a new one is checked once it exists.
-        Ok(None) => return,
-        Ok(Some(newest)) => newest,
+    let (now, newest) = match shared.epoch(conn).await {
+        Ok(answer) => answer,
         Err(e) => {
-            tracing::warn!(error = %e, "could not check the Redis stream for a reset");
+            tracing::warn!(error = %e, "could not check the Redis history for a reset");
             return;
         }
     };
+    if now == *epoch {
+        return;
+    }
+    let Some(newest) = newest else {
+        // A new history without a stream yet: checked again (against the
+        // old epoch) once it has one.
+        return;
+    };
+    *epoch = now;
     if newest >= *last {
+        tracing::warn!(
+            after = %last,
+            "the Redis history was deleted and started again; its ids continue above the \
+             ones delivered, so live streams go on"
+        );
         return;
     }
     tracing::error!(
         fed_up_to = %last,
         stream_newest = %newest,
-        "the Redis stream's history was reset (deleted, and its new ids are below the ones \
-         already delivered): live streams continue with the new history from its start"
+        "the Redis history was deleted and started again with ids below the ones already \
+         delivered: live streams continue with the new history from its start"
     );
     *last = Position::ZERO;
     *lock(&shared.last_appended) = None;
