@@ -163,6 +163,19 @@ impl Fanout {
                         }
                     }
                 }
+                Err(e) if e.is_reset() => {
+                    // The store's history started again below what was
+                    // dispatched: compare positions afresh, and let the
+                    // subscribers take the new history too.
+                    inc(&self.metrics.fanout_recoveries);
+                    handoff = Handoff::new(None);
+                    let ended = self.registry.after_history_reset();
+                    tracing::warn!(
+                        ended,
+                        "the store's history was reset: live subscribers continue with the new \
+                         history; those still replaying were disconnected to resume"
+                    );
+                }
                 Err(e) if e.is_lagged() => {
                     inc(&self.metrics.fanout_recoveries);
                     if !self
@@ -276,7 +289,10 @@ impl Fanout {
                     return false;
                 }
             };
-            if !replay.complete {
+            // The store's newest position below what was dispatched: its
+            // history was reset while the feed lagged (the reset's marker
+            // was among the skipped). Positions are no longer comparable.
+            if !replay.complete || replay.newest.is_some_and(|newest| newest < last) {
                 return false;
             }
             for entry in &replay.entries {

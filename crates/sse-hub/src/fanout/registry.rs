@@ -187,6 +187,17 @@ impl Registry {
         all
     }
 
+    /// After a reset of the store's history (see
+    /// [`Subscriber::after_history_reset`]); returns how many subscribers
+    /// were disconnected.
+    pub(super) fn after_history_reset(&self) -> usize {
+        self.read()
+            .subscribers
+            .values()
+            .filter(|sub| sub.after_history_reset())
+            .count()
+    }
+
     pub(super) fn disconnect_all(&self) {
         for sub in self.read().subscribers.values() {
             sub.disconnect();

@@ -63,6 +63,9 @@ pub(crate) struct Subscriber {
     /// replay can read entries the fan-out has not dispatched yet; when the
     /// fan-out gets to them after the handoff, they are dropped here.
     floor: OnceLock<Position>,
+    /// Set when the store's history was reset after the handoff: `floor`
+    /// belongs to the old history's positions and no longer applies.
+    floor_void: AtomicBool,
     pending: Mutex<Pending>,
     /// The last dispatch number delivered, so an update reaches a
     /// subscriber once however many of its matchers select it. Written only
@@ -111,6 +114,7 @@ impl Subscriber {
             sender: OnceLock::new(),
             live: AtomicBool::new(false),
             floor: OnceLock::new(),
+            floor_void: AtomicBool::new(false),
             pending: Mutex::new(Pending::default()),
             stamp: AtomicU64::new(0),
             buffer_limit: new.buffer_limit.max(1),
@@ -249,6 +253,25 @@ impl Subscriber {
         HandoffOutcome::Live
     }
 
+    /// After the store's history was reset (positions started again below
+    /// those dispatched): a live subscriber takes the new history as it is
+    /// dispatched (its replay floor no longer applies); one still
+    /// replaying is disconnected, since its replay and its buffered frames
+    /// may straddle the two histories, and resumes from its last event.
+    /// Returns whether it was disconnected. Under the buffer's lock, so it
+    /// cannot race [`go_live`](Self::go_live).
+    pub(super) fn after_history_reset(&self) -> bool {
+        let pending = self.pending();
+        if pending.live {
+            self.floor_void.store(true, Ordering::Release);
+            false
+        } else {
+            drop(pending);
+            self.disconnect();
+            true
+        }
+    }
+
     /// Delivers one dispatched frame. Never waits.
     ///
     /// `how`: whether the push may write to the socket itself (see
@@ -288,7 +311,9 @@ impl Subscriber {
         metrics: &Metrics,
         how: Delivery,
     ) {
-        if self.floor.get().is_some_and(|floor| position <= *floor) {
+        if self.floor.get().is_some_and(|floor| position <= *floor)
+            && !self.floor_void.load(Ordering::Acquire)
+        {
             return;
         }
         self.push(frame, metrics, how);

@@ -24,6 +24,8 @@ pub(crate) enum Kind {
     Lagged(u64),
     #[error("the consumer fell behind past the retained history")]
     Evicted,
+    #[error("the store's history was reset (deleted and started again)")]
+    Reset,
     #[error("store backend failed: {context}")]
     Backend {
         context: &'static str,
@@ -98,6 +100,14 @@ impl StoreError {
         })
     }
 
+    /// The history was deleted and started again (Redis: `FLUSHALL`, or a
+    /// restart without persistence) with positions below those already
+    /// fed (see [`is_reset`](Self::is_reset)).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn reset() -> Self {
+        Self::new(Kind::Reset)
+    }
+
     pub(crate) fn backend(
         context: &'static str,
         source: impl Into<Box<dyn StdError + Send + Sync>>,
@@ -143,6 +153,18 @@ impl StoreError {
     /// was not stored. A hub answers 503 and the publisher may retry.
     pub fn is_busy(&self) -> bool {
         matches!(*self.0, Kind::Busy(_))
+    }
+
+    /// From a live feed: the history was reset and the feed continues with
+    /// the new history from its start, whose positions are *below* those
+    /// fed before. Positions before and after are not comparable; a
+    /// consumer starts its comparisons again (a [`Handoff`] from `None`)
+    /// and reads the new history with [`Cursor::Earliest`].
+    ///
+    /// [`Handoff`]: super::Handoff
+    /// [`Cursor::Earliest`]: super::Cursor::Earliest
+    pub fn is_reset(&self) -> bool {
+        matches!(*self.0, Kind::Reset)
     }
 
     /// A live-feed consumer fell behind and entries were skipped. After a

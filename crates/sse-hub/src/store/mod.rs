@@ -113,7 +113,10 @@
 //!   embedded backends feed theirs after commit; a node's own appends
 //!   arrive the same way. After a Redis outage it reconnects with capped
 //!   exponential backoff and resumes from that id, so the feed has no gap;
-//!   meanwhile [`Store::is_available`] is `false`.
+//!   meanwhile [`Store::is_available`] is `false`. When the history was
+//!   deleted and started again with ids below that one (`FLUSHALL` with a
+//!   clock behind the old ids), the feed says so ([`StoreError::is_reset`])
+//!   and continues with the new history from its start.
 //!
 //! # Retention
 //!
@@ -409,6 +412,13 @@ pub struct Replay {
     pub at: Option<Arc<Update>>,
 }
 
+/// What a backend that counts gaps (Redis) sends on its channel, in order
+/// with the entries, when its history was reset with positions below those
+/// already sent: no entry has it (Redis never assigns `0-0`).
+/// [`LiveFeed::recv`] turns it into [`StoreError::is_reset`].
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+pub(crate) const RESET_MARKER: Position = Position::ZERO;
+
 /// A live feed of committed entries, in position order. See
 /// [`Store::live`].
 #[derive(Debug)]
@@ -466,9 +476,20 @@ impl LiveFeed {
     /// were skipped (the feed continues with newer ones), or when the
     /// backend lost entries on the way to the feed; either way, replaying
     /// after the last position seen recovers what history still holds;
+    /// [`StoreError::is_reset`] when the history was reset (Redis) and the
+    /// feed continues with the new history from its start, at positions
+    /// below those received before;
     /// [`StoreError::is_closed`] when the store closed.
     pub async fn recv(&mut self) -> Result<Entry, StoreError> {
         let received = self.rx.recv().await;
+        if let (Some(gaps), Ok(entry)) = (&self.gaps, &received) {
+            if entry.position == RESET_MARKER {
+                // A reset supersedes any gap counted before it: the
+                // consumer reads the new history from its start.
+                self.seen_gaps = gaps.load(AtomicOrdering::Acquire);
+                return Err(StoreError::reset());
+            }
+        }
         if let Some(gaps) = &self.gaps {
             let now = gaps.load(AtomicOrdering::Acquire);
             if now != self.seen_gaps {

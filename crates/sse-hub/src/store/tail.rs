@@ -61,7 +61,8 @@ impl Handoff {
 /// read page by page, so memory stays bounded by the page size and the live
 /// feed's buffer. When the live feed lags, `Tail` replays the skipped range
 /// from the store and carries on; only when that range was already evicted
-/// does it fail.
+/// does it fail. When the store's history is reset ([`StoreError::is_reset`])
+/// it goes on with the new history from its start.
 #[must_use = "a tail does nothing unless `next` is awaited"]
 pub struct Tail {
     store: Arc<dyn Store>,
@@ -165,6 +166,14 @@ impl Tail {
                     if self.handoff.admit(entry.position) {
                         return Ok(entry);
                     }
+                }
+                Err(e) if e.is_reset() => {
+                    // The feed continues with the new history from its
+                    // start: everything of it is new to this tail.
+                    self.handoff = Handoff::new(None);
+                    self.newest = None;
+                    self.buffered.clear();
+                    self.replaying = false;
                 }
                 Err(e) if e.is_lagged() => {
                     // The skipped entries are committed, so the store has

@@ -22,7 +22,8 @@
 //!   update id, so that evicting the oldest moves the id on to the next
 //!   occurrence without scanning the stream. Empty unless the stream was
 //!   written before appends were idempotent (or an id came back while its
-//!   expired occurrence was not deleted yet).
+//!   expired occurrence was not deleted yet), but for one field, `epoch`:
+//!   a random value that names the history (see "History reset").
 //! - `<prefix>:bytes`, a counter: the sum of [`update_size`] over the
 //!   stream's entries, for the byte bound. The scripts that add and evict
 //!   entries keep it (a stream from before the counter is counted once, by
@@ -74,6 +75,30 @@
 //! is paused or overloaded) fails with [`StoreError::is_outcome_unknown`]
 //! instead: Redis may run it, even later, and a retry with the same id is
 //! what settles it.
+//!
+//! # History reset
+//!
+//! `FLUSHALL`, a `DEL` of the stream or a restart without persistence
+//! deletes the history; the next append starts a new stream. Its ids come
+//! from Redis's clock, so they are normally above everything the nodes
+//! read, and tailing after the last id read yields the new history in its
+//! order after the old: every node keeps one order and its streams. When
+//! the new ids are *below* the last id read (the old ids came from a clock
+//! ahead of this Redis's: a failover to a machine whose clock is behind, a
+//! clock set back), tailing after it would skip the new history. The tail
+//! task sees that, after every idle `XREAD` and every reconnection: the
+//! history's epoch (the `epoch` field, recorded by the first node that
+//! finds none, so deleted with the history and kept by a failover or a
+//! restart from disk) changed, and the stream's `last-generated-id` is
+//! below its last id. It then sends the feeds a reset
+//! ([`StoreError::is_reset`]) and reads the new history from its start;
+//! the fan-out then compares positions afresh, its live subscribers take
+//! the new history, and those still replaying are disconnected to resume
+//! (`Last-Event-ID`). Updates the deletion took before a node read them
+//! are gone (the operator deleted them); no node delivers anything out of
+//! the stream's order. The same epoch with a lower `last-generated-id` is
+//! the same history short of its newest entries (a failover to a replica
+//! that lagged): tailing goes on after the last id, as after any outage.
 //!
 //! # Durability
 //!
@@ -363,6 +388,9 @@ struct Shared {
     replicas: usize,
     replica_timeout: Duration,
     trim: Script,
+    /// Reads (and records when missing) the history's epoch, with the
+    /// stream's newest id (`epoch.lua`).
+    epoch: Script,
     retention: Retention,
     clock: Arc<dyn Clock>,
     command_config: AsyncConnectionConfig,
@@ -434,6 +462,7 @@ impl RedisStore {
             append: Script::new(&format!("{COMMON}\n{}", include_str!("append.lua"))),
             replay: Script::new(&format!("{COMMON}\n{}", include_str!("replay.lua"))),
             trim: Script::new(&format!("{COMMON}\n{}", include_str!("trim.lua"))),
+            epoch: Script::new(include_str!("epoch.lua")),
             conn: tokio::sync::Mutex::new(None),
             endpoint,
             replicas: config.replicas,
@@ -459,10 +488,11 @@ impl RedisStore {
         // Retention may have been lowered since the stream was written.
         while shared.housekeep(&mut conn).await? >= TRIM_BUDGET {}
         let start = last_generated_id(&mut conn, &shared.keys[0]).await?;
+        let (epoch, _) = shared.epoch(&mut conn).await?;
         let (tx, _) = broadcast::channel(config.live_capacity.max(1));
         *lock(&shared.live) = Some(tx.clone());
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(tail(Arc::clone(&shared), tx, start, stop_rx));
+        let task = tokio::spawn(tail(Arc::clone(&shared), tx, start, epoch, stop_rx));
         tracing::debug!(stream = %shared.keys[0], start = %start, "redis store opened");
         Ok(RedisStore {
             shared,
@@ -525,8 +555,7 @@ impl Store for RedisStore {
                     // came: Redis may run it, even later (a server that
                     // was paused). "Not stored" would make a retry store
                     // it twice; a retry with the same id is safe instead.
-                    self.shared.commands_ok.store(false, Ordering::Release);
-                    self.shared.conn.lock().await.take();
+                    self.shared.connection_failed().await;
                     return Err(StoreError::outcome_unknown(
                         "appending to Redis",
                         Doubt::Unanswered,
@@ -713,12 +742,18 @@ impl Shared {
             }
             Err(e) => {
                 if is_connection_error(&e) {
-                    self.commands_ok.store(false, Ordering::Release);
-                    self.conn.lock().await.take();
+                    self.connection_failed().await;
                 }
                 Err(StoreError::backend(context, e))
             }
         }
+    }
+
+    /// After a connection failure: marks Redis unreachable and drops the
+    /// command connection, so the next command reconnects.
+    async fn connection_failed(&self) {
+        self.commands_ok.store(false, Ordering::Release);
+        self.conn.lock().await.take();
     }
 
     /// After an append: waits until [`Shared::replicas`] replicas have
@@ -766,6 +801,33 @@ impl Shared {
                 ))
             }
         }
+    }
+
+    /// The history's epoch (recorded now with a fresh value when the
+    /// history has none) and the stream's newest id ever assigned (`None`
+    /// without a stream), read together (`epoch.lua`).
+    async fn epoch(
+        &self,
+        conn: &mut MultiplexedConnection,
+    ) -> Result<(String, Option<Position>), StoreError> {
+        let mut invocation = self.epoch.prepare_invoke();
+        for key in &self.keys {
+            invocation.key(key);
+        }
+        invocation.arg(super::generate_id());
+        let answer: Vec<Value> = invocation
+            .invoke_async(conn)
+            .await
+            .map_err(|e| StoreError::backend("reading the history's epoch", e))?;
+        let epoch = answer
+            .first()
+            .and_then(text)
+            .ok_or_else(|| StoreError::corrupt("the epoch script answered no epoch"))?;
+        let newest = match answer.get(1) {
+            None | Some(Value::Nil) | Some(Value::Int(0)) | Some(Value::Boolean(false)) => None,
+            Some(v) => position(v)?,
+        };
+        Ok((epoch, newest))
     }
 
     /// Applies retention once (at most [`TRIM_BUDGET`] evictions); returns
@@ -1160,6 +1222,7 @@ async fn tail(
     shared: Arc<Shared>,
     tx: broadcast::Sender<Entry>,
     mut last: Position,
+    mut epoch: String,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut conn: Option<MultiplexedConnection> = None;
@@ -1188,6 +1251,7 @@ async fn tail(
                             // the same outage: let the next command open
                             // a fresh one instead of failing on the old.
                             *shared.conn.lock().await = None;
+                            restart_if_reset(&shared, &mut c, &mut last, &mut epoch, &tx).await;
                             if evicted_after(&mut c, &shared.keys[0], last).await {
                                 shared.gaps.fetch_add(1, Ordering::AcqRel);
                             }
@@ -1232,6 +1296,12 @@ async fn tail(
                 shared.commands_ok.store(true, Ordering::Release);
                 backoff.reset();
                 match xread_entries(answer) {
+                    Ok(entries) if entries.is_empty() => {
+                        // Idle for a whole `block`: the moment to look for
+                        // a reset that this read cannot see (a new
+                        // history whose ids are all below `last`).
+                        restart_if_reset(&shared, &mut c, &mut last, &mut epoch, &tx).await;
+                    }
                     Ok(entries) => {
                         for raw in &entries {
                             forward(raw, &mut last, &tx);
@@ -1261,6 +1331,83 @@ async fn tail(
         }
     }
     drain(&shared, &mut last, &tx).await;
+}
+
+/// Detects a history reset that `XREAD` after `last` cannot see, and starts
+/// the feed again on the new history.
+///
+/// The history's epoch is a random value recorded with it (`epoch.lua`):
+/// deleted with it (`FLUSHALL`, a restart without persistence), kept by a
+/// failover and a restart from disk. A new epoch means another history.
+/// Its ids normally continue above `last` (one clock that moved on):
+/// reading after `last` yields all of it, in its order, after what was fed
+/// from the old one, and nothing needs doing. When the stream's newest id
+/// ever assigned is below `last` (the old ids came from a clock ahead of
+/// this Redis's: a failover to a machine whose clock is behind, a clock
+/// set back), reading after `last` would skip every entry of it until the
+/// clock passes `last`. So: the feeds get
+/// [`RESET_MARKER`](super::RESET_MARKER) (consumers start their position
+/// comparisons again, see [`StoreError::is_reset`]) and the task reads the
+/// new history from its first entry. Nothing of it was fed before (every
+/// id fed is above all of it), so nothing is fed twice.
+///
+/// The same epoch with a newest id below `last` is the same history that
+/// lost its newest entries (a failover to a replica that lagged, a restart
+/// from an older copy): what it kept was fed already, so reading goes on
+/// after `last`, as before.
+///
+/// A failed check is logged and retried at the next idle read.
+async fn restart_if_reset(
+    shared: &Shared,
+    conn: &mut MultiplexedConnection,
+    last: &mut Position,
+    epoch: &mut String,
+    tx: &broadcast::Sender<Entry>,
+) {
+    let (now, newest) = match shared.epoch(conn).await {
+        Ok(answer) => answer,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not check the Redis history for a reset");
+            return;
+        }
+    };
+    if now == *epoch {
+        return;
+    }
+    let Some(newest) = newest else {
+        // A new history without a stream yet: checked again (against the
+        // old epoch) once it has one.
+        return;
+    };
+    *epoch = now;
+    if newest >= *last {
+        tracing::warn!(
+            after = %last,
+            "the Redis history was deleted and started again; its ids continue above the \
+             ones delivered, so live streams go on"
+        );
+        return;
+    }
+    tracing::error!(
+        fed_up_to = %last,
+        stream_newest = %newest,
+        "the Redis history was deleted and started again with ids below the ones already \
+         delivered: live streams continue with the new history from its start"
+    );
+    *last = Position::ZERO;
+    *lock(&shared.last_appended) = None;
+    // No receiver is not an error: nobody is listening yet.
+    let _ = tx.send(Entry::new(
+        super::RESET_MARKER,
+        Arc::new(Update {
+            id: String::new(),
+            topics: Vec::new(),
+            data: String::new(),
+            private: false,
+            event_type: None,
+            retry: None,
+        }),
+    ));
 }
 
 /// After an outage: whether entries after `last` were evicted meanwhile
