@@ -347,6 +347,34 @@ fn assert_one_order(subs: &[SubscriberTask]) {
     }
 }
 
+/// Writes one entry (for no topic) with an id an hour ahead of this Redis's
+/// clock, as a primary with a fast clock leaves a history: later `XADD *`
+/// ids continue after it until the stream is deleted.
+fn seed_ids_ahead(redis: &Redis) {
+    let ahead = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_millis()
+        + 3_600_000;
+    let sid = format!("{ahead}-0");
+    let answer = redis.run(&[
+        "XADD",
+        "faults:stream",
+        &sid,
+        "id",
+        "seed",
+        "ms",
+        "0",
+        "topics",
+        "[]",
+        "data",
+        "seed",
+        "private",
+        "0",
+    ]);
+    assert!(answer.starts_with('$'), "XADD of the seed: {answer}");
+}
+
 async fn one_round(round: usize, ids_ahead: bool) {
     let Some(mut redis) = Redis::start() else {
         return;
@@ -357,28 +385,7 @@ async fn one_round(round: usize, ids_ahead: bool) {
         // stream's ids never go down), as after a failover from such a
         // primary. `FLUSHALL` then starts a history whose ids are below
         // everything the nodes have read. The entry is for no topic.
-        let ahead = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("the clock is after 1970")
-            .as_millis()
-            + 3_600_000;
-        let sid = format!("{ahead}-0");
-        let answer = redis.run(&[
-            "XADD",
-            "faults:stream",
-            &sid,
-            "id",
-            "seed",
-            "ms",
-            "0",
-            "topics",
-            "[]",
-            "data",
-            "seed",
-            "private",
-            "0",
-        ]);
-        assert!(answer.starts_with('$'), "XADD of the seed: {answer}");
+        seed_ids_ahead(&redis);
     }
     let mut hubs = Vec::new();
     for _ in 0..NODES {
@@ -547,27 +554,7 @@ async fn a_live_feed_reports_a_reset_then_yields_the_new_history() {
     let Some(redis) = Redis::start() else {
         return;
     };
-    let ahead = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("the clock is after 1970")
-        .as_millis()
-        + 3_600_000;
-    let sid = format!("{ahead}-0");
-    redis.run(&[
-        "XADD",
-        "faults:stream",
-        &sid,
-        "id",
-        "seed",
-        "ms",
-        "0",
-        "topics",
-        "[]",
-        "data",
-        "seed",
-        "private",
-        "0",
-    ]);
+    seed_ids_ahead(&redis);
     let store: Arc<dyn Store> = Arc::new(
         RedisStore::open(store_config(&redis.url()))
             .await

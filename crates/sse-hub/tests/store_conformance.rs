@@ -88,16 +88,7 @@ mod redis_only {
     }
 
     async fn hlen(url: &str, key: &str) -> usize {
-        let client = ::redis::Client::open(url).expect("client");
-        let mut conn = client
-            .get_multiplexed_async_connection()
-            .await
-            .expect("connect");
-        ::redis::cmd("HLEN")
-            .arg(key)
-            .query_async(&mut conn)
-            .await
-            .expect("HLEN")
+        hkeys(url, key).await.len()
     }
 
     /// Two nodes on one stream: each one's live feed yields every update,
