@@ -31,6 +31,14 @@ async fn a_repeated_id_is_answered_200_and_stored_and_delivered_once(store: Arc<
     let again = hub.publish("topic=t&id=x&data=second").await;
     assert_eq!(again.status, 200, "{}", again.text());
     assert_eq!(again.text(), "x", "the answer names the id");
+    assert_eq!(
+        (
+            hub.hub.metrics().publishes(),
+            hub.hub.metrics().publish_duplicates()
+        ),
+        (2, 1),
+        "both acknowledged, the second counted as a duplicate"
+    );
     hub.publish_ok("topic=t&id=end").await;
     let mut seen = Vec::new();
     while seen.last().map(|(id, _): &(String, String)| id.as_str()) != Some("end") {

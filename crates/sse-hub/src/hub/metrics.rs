@@ -35,6 +35,7 @@ pub struct Metrics {
     pub(crate) connections_refused: AtomicU64,
     pub(crate) publishes: AtomicU64,
     pub(crate) publish_failures: AtomicU64,
+    pub(crate) publish_duplicates: AtomicU64,
     pub(crate) updates_dispatched: AtomicU64,
     pub(crate) deliveries: AtomicU64,
     pub(crate) drops: AtomicU64,
@@ -96,6 +97,12 @@ impl Metrics {
         self.publishes.load(Ordering::Relaxed)
     }
 
+    /// Acknowledged publishes whose id was already in history (counted in
+    /// [`publishes`](Self::publishes) too): nothing was stored or delivered.
+    pub fn publish_duplicates(&self) -> u64 {
+        self.publish_duplicates.load(Ordering::Relaxed)
+    }
+
     /// The Prometheus text exposition (format 0.0.4).
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(2048);
@@ -132,6 +139,13 @@ impl Metrics {
             "counter",
             "Publishes answered 503 because the store was busy, closed or failing.",
             get(&self.publish_failures),
+        );
+        metric(
+            "sse_hub_publish_duplicates_total",
+            "counter",
+            "Publishes answered 200 with an id already in history: nothing stored or delivered \
+             (retries, most often after an unknown outcome).",
+            get(&self.publish_duplicates),
         );
         metric(
             "sse_hub_updates_dispatched_total",
@@ -372,6 +386,7 @@ mod tests {
         m.subscribers.store(3, Ordering::Relaxed);
         m.connections_total.store(7, Ordering::Relaxed);
         m.publishes.store(11, Ordering::Relaxed);
+        m.publish_duplicates.store(2, Ordering::Relaxed);
         let text = m.render();
         for line in [
             "sse_hub_subscribers 3\n",
@@ -379,6 +394,7 @@ mod tests {
             "sse_hub_connections_total 7\n",
             "mercure_subscribers_total 7\n",
             "sse_hub_publishes_total 11\n",
+            "sse_hub_publish_duplicates_total 2\n",
             "mercure_updates_total 11\n",
             "# TYPE mercure_subscribers_connected gauge\n",
             "# TYPE mercure_updates_total counter\n",

@@ -118,6 +118,7 @@ impl Hub {
                     // A retry, most likely after an unknown outcome: the
                     // update is in history already and was delivered from
                     // there; the same answer again, nothing new.
+                    inc(&state.metrics.publish_duplicates);
                     tracing::debug!(position = %entry.position, "publish of an id already in history");
                 } else {
                     tracing::debug!(position = %entry.position, "update published");
