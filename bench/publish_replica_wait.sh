@@ -63,16 +63,6 @@ redis-cli -p "$replica" info replication | grep -q "master_link_status:up" \
 
 SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 TOKEN=$(SECRET=$SECRET python3 bench/bench_token.py)
-cat >"$work/publish.lua" <<'LUA'
--- One publish per request (bench/publish_http.sh's); the id is the hub's.
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-wrk.headers["Authorization"] = "Bearer " .. os.getenv("SSE_BENCH_TOKEN")
-wrk.body = "topic=https%3A%2F%2Fexample.com%2Fbench&data=" .. string.rep("x", 100)
-local non200 = 0
-response = function(status) if status ~= 200 then non200 = non200 + 1 end end
-done = function() if non200 > 0 then io.stderr:write("non-200 answers: " .. non200 .. "\n") end end
-LUA
 
 port=$(free_port)
 echo "# $(date -u +%FT%TZ) $(nproc) cores; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -90,7 +80,7 @@ for r in $(seq "$rounds"); do
       for _ in $(seq 200); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.05; done
       curl -fs "http://127.0.0.1:$port/healthz" >/dev/null || { echo "sse serve did not start:" >&2; cat "$work/hub.log" >&2; exit 1; }
       out=$(SSE_BENCH_TOKEN=$TOKEN taskset -c "$load_core" wrk -t1 -c"$conns" -d"${secs}s" --latency \
-              -s "$work/publish.lua" "http://127.0.0.1:$port/.well-known/mercure" 2>&1)
+              -s bench/publish.lua "http://127.0.0.1:$port/.well-known/mercure" 2>&1)
       kill "$hub"; wait "$hub" 2>/dev/null || true; hub=
       grep -q "non-200" <<<"$out" && { echo "non-200 answers (replicas=$replicas): $out" >&2; exit 1; }
       line="$r $conns $replicas $(awk '/^Requests\/sec/ {print $2}' <<<"$out") \
