@@ -14,6 +14,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use sse_testkit::binary::SseCommand;
+use sse_testkit::mercure::client::now;
 
 const PUBLISHER_KEY: &str = "history-bytes publisher secret, 32 bytes+";
 const AUDIENCE: &str = "urn:sse:history-bytes-test";
@@ -32,12 +33,8 @@ const HISTORY_BYTES: u64 = 16 << 20;
 const PROCESS_ALLOWANCE: u64 = 64 << 20;
 
 fn publisher_token() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs();
     let spec = sse_hub::auth::TokenSpec::publisher(AUDIENCE, [TOPIC]);
-    sse_hub::auth::mint_hs256(PUBLISHER_KEY.as_bytes(), &spec, now).expect("token")
+    sse_hub::auth::mint_hs256(PUBLISHER_KEY.as_bytes(), &spec, now()).expect("token")
 }
 
 /// Publishes `data` to [`TOPIC`]; the HTTP status.

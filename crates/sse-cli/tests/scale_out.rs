@@ -16,6 +16,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use sse_testkit::binary::{SseCommand, SseProcess};
+use sse_testkit::mercure::client::now;
 use sse_testkit::ports::free_port;
 use sse_testkit::redis::Redis;
 use sse_testkit::skip;
@@ -70,12 +71,8 @@ impl Node {
 
 /// A five-minute publisher token for [`TOPIC`].
 fn publisher_token() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs();
     let spec = sse_hub::auth::TokenSpec::publisher(AUDIENCE, [TOPIC]);
-    sse_hub::auth::mint_hs256(PUBLISHER_KEY.as_bytes(), &spec, now).expect("token")
+    sse_hub::auth::mint_hs256(PUBLISHER_KEY.as_bytes(), &spec, now()).expect("token")
 }
 
 /// A plain HTTP/1.1 exchange; returns the status and the body.
